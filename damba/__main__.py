@@ -1,0 +1,3 @@
+from damba.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""The ``damba`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from damba import __version__
+from damba.config import SettingsError, load_settings
+from damba.web.logs import configure_logging
+
+
+def _settings():
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+@click.group()
+@click.version_option(__version__, prog_name="damba")
+def main() -> None:
+    """Damba: an event-sourced business-process engine with a REST API."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Number of worker processes.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker process; 1 runs gunicorn's sync workers.")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Also write gunicorn's access log, keys redacted.")
+def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+    """Serve the API under gunicorn.
+
+    Without DAMBA_REDIS_URL a private Valkey server starts first and its data
+    is discarded on exit.
+    """
+    from damba.serve import serve as run_server
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    run_server(settings, host, port, workers, threads, access_log)
+
+
+def _client(settings):
+    from damba.store.sync_store import connect
+
+    if not settings.redis_url:
+        raise click.UsageError(
+            "Set DAMBA_REDIS_URL to the Redis that holds the event stream."
+        )
+    return connect(settings, settings.redis_url)
+
+
+@main.command()
+def rebuild() -> None:
+    """Wipe the read models and rebuild them by replaying the event stream."""
+    from damba.replay import rebuild as rebuild_models
+
+    settings = _settings()
+    state = rebuild_models(_client(settings), settings.key_prefix)
+    click.echo(
+        f"Rebuilt {len(state.docs)} documents and {len(state.sets)} sets "
+        f"from {settings.stream_key}."
+    )
+
+
+@main.command()
+def verify() -> None:
+    """Replay the event stream in memory and compare it with the live read models."""
+    from damba.replay import verify as verify_models
+
+    settings = _settings()
+    differences = verify_models(_client(settings), settings.key_prefix)
+    if not differences:
+        click.echo(f"The read models under {settings.key_prefix!r} match the event stream.")
+        return
+    for difference in differences:
+        click.echo(difference.describe())
+    click.echo(f"{len(differences)} differences.", err=True)
+    sys.exit(1)

