@@ -68,7 +68,11 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, access_lo
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        "worker_class": (
+            "damba.gunicorn_workers.JsonThreadWorker"
+            if threads > 1
+            else "damba.gunicorn_workers.JsonSyncWorker"
+        ),
         "logger_class": "damba.gunicorn_logging.RedactingLogger",
         # Seconds a worker has to finish its requests after SIGTERM.
         "graceful_timeout": 20,

@@ -66,3 +66,19 @@ def store(settings, redis_client):
 def api(settings, store):
     """A falcon.testing client of the WSGI app."""
     return testing.TestClient(create_app(settings, store))
+
+
+@pytest.fixture
+def server_env(redis_url, key_prefix):
+    """Environment for a ``damba serve`` process sharing this test's Redis and prefix."""
+    return {"DAMBA_REDIS_URL": redis_url, "DAMBA_KEY_PREFIX": key_prefix}
+
+
+@pytest.fixture
+def server(server_env):
+    """A real ``damba serve`` process: gunicorn, 2 workers of 4 threads."""
+    from tests.servers import start_server
+
+    process = start_server(server_env)
+    yield process
+    process.stop()

@@ -1,0 +1,482 @@
+"""API v1 through falcon.testing, against a real Valkey or Redis."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from damba.config import Limits
+from damba.keys import hash_key
+from tests.helpers import ROUTE_TEXT, add_route, join, register, stream_events
+
+
+def assert_error(result, status: int, code: str) -> None:
+    assert result.status_code == status, result.text
+    body = result.json
+    assert body["result"] == "error"
+    assert body["code"] == code
+    assert isinstance(body["desc"], str) and len(body["desc"]) > 10
+
+
+# ---------------------------------------------------------------- participants
+
+
+def test_addme_returns_key_and_name(api):
+    """addme returns a 32-character key and the chosen name."""
+    result = api.simulate_post("/api/v1/user/addme", params={"name": "Анна"})
+    assert result.status_code == 201
+    assert result.json["result"] == "ok"
+    assert result.json["name"] == "Анна"
+    assert len(result.json["uid"]) == 32
+
+
+def test_addme_name_from_json_body(api):
+    """The name may come in a JSON body."""
+    result = api.simulate_post("/api/v1/user/addme", json={"name": "Boris"})
+    assert result.status_code == 201
+    assert result.json["name"] == "Boris"
+
+
+def test_addme_without_name_generates_one(api):
+    result = api.simulate_post("/api/v1/user/addme")
+    assert result.status_code == 201
+    assert result.json["name"].startswith("user-")
+
+
+def test_addme_keys_are_distinct(api):
+    keys = {register(api) for _ in range(5)}
+    assert len(keys) == 5
+
+
+@pytest.mark.parametrize(
+    "kwargs,code",
+    [
+        ({"params": {"name": "x" * 81}}, "invalid_name"),
+        ({"params": {"name": "   "}}, "invalid_name"),
+        ({"json": {"name": 5}}, "bad_request"),
+        ({"body": "{not json", "headers": {"Content-Type": "application/json"}}, "invalid_json"),
+        ({"body": "[1]", "headers": {"Content-Type": "application/json"}}, "invalid_json"),
+    ],
+)
+def test_addme_rejects_bad_names(api, kwargs, code):
+    assert_error(api.simulate_post("/api/v1/user/addme", **kwargs), 400, code)
+
+
+def test_addme_rejects_control_characters(api):
+    result = api.simulate_post("/api/v1/user/addme", json={"name": "a\nb"})
+    assert_error(result, 400, "invalid_name")
+
+
+def test_addme_rejects_xml_body(api):
+    result = api.simulate_post(
+        "/api/v1/user/addme", body="<name/>", headers={"Content-Type": "application/xml"}
+    )
+    assert_error(result, 415, "unsupported_media_type")
+
+
+def test_addme_rejects_taken_name(api):
+    register(api, "dup")
+    assert_error(api.simulate_post("/api/v1/user/addme?name=dup"), 409, "name_taken")
+
+
+@pytest.mark.parametrize("limits", [Limits(maxusers=2)])
+def test_addme_rejects_past_maxusers(api):
+    """The participant after maxusers gets a 409 naming the limit."""
+    register(api)
+    register(api)
+    result = api.simulate_post("/api/v1/user/addme")
+    assert_error(result, 409, "maxusers_reached")
+    assert "2" in result.json["desc"]
+
+
+def test_killme_removes_participant(api):
+    key = register(api, "leaver")
+    rid = add_route(api, key)
+    join(api, key, rid)
+    result = api.simulate_post(f"/api/v1/user/killme/uid/{key}")
+    assert result.status_code == 200
+    assert result.json["routes_deleted"] == [rid]
+    assert result.json["sessions_stopped"] == 1
+    assert api.simulate_get("/api/v1/info/users").json["users"] == []
+    assert_error(api.simulate_get(f"/api/v1/info/route/{rid}"), 404, "unknown_route")
+    assert_error(api.simulate_post(f"/api/v1/user/killme/uid/{key}"), 404, "unknown_user")
+
+
+def test_killme_frees_the_name(api):
+    key = register(api, "again")
+    api.simulate_post(f"/api/v1/user/killme/uid/{key}")
+    assert register(api, "again")
+
+
+def test_killme_stops_other_participants_sessions_on_owned_routes(api):
+    owner = register(api, "owner")
+    guest = register(api, "guest")
+    rid = add_route(api, owner)
+    sid = join(api, guest, rid)
+    api.simulate_post(f"/api/v1/user/killme/uid/{owner}")
+    session = api.simulate_get(f"/api/v1/info/session/{sid}").json
+    assert session["status"] == "stopped"
+    assert session["step"] == 999
+    guest_info = api.simulate_get(f"/api/v1/info/user/{guest}").json["user"]
+    assert guest_info["sessions"] == []
+    assert guest_info["sessions_stopped"] == 1
+
+
+def test_unknown_and_malformed_keys(api):
+    unknown = "A" * 32
+    assert_error(api.simulate_post(f"/api/v1/user/killme/uid/{unknown}"), 404, "unknown_user")
+    assert_error(api.simulate_post("/api/v1/user/killme/uid/short"), 400, "invalid_key")
+    assert_error(api.simulate_get(f"/api/v1/info/user/{unknown}"), 404, "unknown_user")
+
+
+# ---------------------------------------------------------------- routes
+
+
+def test_addroute_from_text(api):
+    key = register(api, "author")
+    result = api.simulate_post(
+        f"/api/v1/addroute/uid/{key}", body=ROUTE_TEXT, headers={"Content-Type": "text/plain"}
+    )
+    assert result.status_code == 201
+    route = result.json["route"]
+    assert route["rid"] == result.json["rid"]
+    assert route["name"] == "order"
+    assert route["steps"] == ["check stock", "take payment"]
+    assert route["owner"] == "author"
+    assert route["text"] == ROUTE_TEXT
+
+
+def test_addroute_from_json_text(api):
+    key = register(api)
+    result = api.simulate_post(
+        f"/api/v1/addroute/uid/{key}", json={"text": "START а\nSTEP б\nSTOP"}
+    )
+    assert result.status_code == 201
+    assert result.json["route"]["steps"] == ["б"]
+
+
+def test_addroute_from_step_count(api):
+    key = register(api)
+    result = api.simulate_post(f"/api/v1/addroute/uid/{key}/steps/3")
+    assert result.status_code == 201
+    assert result.json["route"]["steps"] == ["step 1", "step 2", "step 3"]
+
+
+@pytest.mark.parametrize(
+    "steps,status,code",
+    [("0", 400, "invalid_steps"), ("-1", 400, "invalid_steps"), ("abc", 400, "invalid_steps"),
+     ("11", 409, "maxsteps_exceeded")],
+)
+def test_addroute_rejects_bad_step_counts(api, steps, status, code):
+    key = register(api)
+    assert_error(api.simulate_post(f"/api/v1/addroute/uid/{key}/steps/{steps}"), status, code)
+
+
+def test_addroute_invalid_text_gives_422_with_line(api):
+    key = register(api)
+    result = api.simulate_post(
+        f"/api/v1/addroute/uid/{key}", body="START a\nSTEP b\nFINISH\n",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert_error(result, 422, "invalid_route")
+    assert result.json["desc"].startswith("Line 3:")
+
+
+def test_addroute_empty_body(api):
+    key = register(api)
+    result = api.simulate_post(f"/api/v1/addroute/uid/{key}", body="")
+    assert_error(result, 400, "bad_request")
+
+
+def test_addroute_invalid_utf8(api):
+    key = register(api)
+    result = api.simulate_post(
+        f"/api/v1/addroute/uid/{key}", body=b"START \xff\nSTEP a\nSTOP",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert_error(result, 400, "bad_request")
+
+
+def test_addroute_unknown_user(api):
+    result = api.simulate_post(f"/api/v1/addroute/uid/{'B' * 32}/steps/2")
+    assert_error(result, 404, "unknown_user")
+
+
+@pytest.mark.parametrize("limits", [Limits(maxroutes=1)])
+def test_addroute_rejects_past_maxroutes(api):
+    key = register(api)
+    add_route(api, key)
+    assert_error(api.simulate_post(f"/api/v1/addroute/uid/{key}/steps/2"), 409, "maxroutes_reached")
+
+
+def test_body_over_limit_gives_413(api, settings):
+    key = register(api)
+    body = "START a\n" + "#" * settings.max_body + "\nSTEP b\nSTOP"
+    result = api.simulate_post(
+        f"/api/v1/addroute/uid/{key}", body=body, headers={"Content-Type": "text/plain"}
+    )
+    assert_error(result, 413, "body_too_large")
+
+
+def test_delroute_by_owner_stops_sessions(api):
+    owner = register(api)
+    guest = register(api)
+    rid = add_route(api, owner)
+    sid = join(api, guest, rid)
+    result = api.simulate_post(f"/api/v1/delroute/uid/{owner}/route/{rid}")
+    assert result.status_code == 200
+    assert result.json["sessions_stopped"] == 1
+    assert api.simulate_get(f"/api/v1/info/session/{sid}").json["status"] == "stopped"
+    assert api.simulate_get("/api/v1/info/routes").json["routes"] == []
+    # The guest may join another route later: the stopped session no longer blocks.
+    assert api.simulate_get(f"/api/v1/info/user/{guest}").json["user"]["sessions"] == []
+
+
+def test_delroute_by_other_participant_is_403(api):
+    owner = register(api)
+    other = register(api)
+    rid = add_route(api, owner)
+    assert_error(api.simulate_post(f"/api/v1/delroute/uid/{other}/route/{rid}"), 403, "not_owner")
+    assert api.simulate_get(f"/api/v1/info/route/{rid}").status_code == 200
+
+
+def test_delroute_unknown_and_malformed(api):
+    key = register(api)
+    assert_error(api.simulate_post(f"/api/v1/delroute/uid/{key}/route/r000000000000"), 404, "unknown_route")
+    assert_error(api.simulate_post(f"/api/v1/delroute/uid/{key}/route/nope"), 400, "invalid_id")
+
+
+def test_info_routes_and_route(api):
+    key = register(api, "lister")
+    rid = add_route(api, key)
+    join(api, key, rid)
+    routes = api.simulate_get("/api/v1/info/routes").json["routes"]
+    assert [route["rid"] for route in routes] == [rid]
+    assert routes[0]["active_sessions"] == 1
+    route = api.simulate_get(f"/api/v1/info/route/{rid}").json["route"]
+    assert route["text"] == ROUTE_TEXT
+    assert route["active_by_step"] == {"0": 1}
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def test_session_walks_to_finish(api):
+    """join stands at START; steps reach each STEP, then STOP as finished."""
+    key = register(api)
+    rid = add_route(api, key)
+    joined = api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}").json
+    assert (joined["step"], joined["name"], joined["status"]) == (0, "order", "running")
+    first = api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}").json
+    assert (first["step"], first["name"], first["status"]) == (1, "check stock", "running")
+    second = api.simulate_post(f"/api/v1/step/uid/{key}/session/{joined['sid']}").json
+    assert (second["step"], second["name"]) == (2, "take payment")
+    last = api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}").json
+    assert (last["step"], last["name"], last["status"]) == (999, "STOP", "finished")
+    assert last["sid"] == joined["sid"]
+
+
+def test_session_results_have_trace(api):
+    key = register(api, "tracer")
+    rid = add_route(api, key)
+    sid = join(api, key, rid)
+    for _ in range(3):
+        api.simulate_post(f"/api/v1/step/uid/{key}/session/{sid}")
+    result = api.simulate_get(f"/api/v1/info/session/{sid}").json
+    assert result["status"] == "finished"
+    assert result["user"] == "tracer"
+    assert [entry["step"] for entry in result["trace"]] == [0, 1, 2, 999]
+    assert [entry["name"] for entry in result["trace"]] == ["order", "check stock", "take payment", "STOP"]
+    times = [entry["at"] for entry in result["trace"]]
+    assert times == sorted(times)
+    assert result["ended"] == times[-1]
+    assert "uid" not in result
+
+
+def test_step_after_finish_is_409(api):
+    key = register(api)
+    rid = add_route(api, key, "START a\nSTEP b\nSTOP")
+    sid = join(api, key, rid)
+    api.simulate_post(f"/api/v1/step/uid/{key}/session/{sid}")
+    api.simulate_post(f"/api/v1/step/uid/{key}/session/{sid}")
+    assert_error(api.simulate_post(f"/api/v1/step/uid/{key}/session/{sid}"), 409, "session_ended")
+    assert_error(api.simulate_post(f"/api/v1/stop/uid/{key}/session/{sid}"), 409, "session_ended")
+    assert_error(api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}"), 404, "no_active_session")
+
+
+def test_stop_ends_session_as_stopped(api):
+    key = register(api)
+    rid = add_route(api, key)
+    sid = join(api, key, rid)
+    api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}")
+    result = api.simulate_post(f"/api/v1/stop/uid/{key}/route/{rid}")
+    assert result.status_code == 200
+    assert (result.json["step"], result.json["status"]) == (999, "stopped")
+    info = api.simulate_get(f"/api/v1/info/session/{sid}").json
+    assert info["status"] == "stopped"
+    assert [entry["step"] for entry in info["trace"]] == [0, 1, 999]
+
+
+def test_join_twice_is_409_until_session_ends(api):
+    key = register(api)
+    rid = add_route(api, key)
+    sid = join(api, key, rid)
+    result = api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}")
+    assert_error(result, 409, "session_active")
+    assert sid in result.json["desc"]
+    api.simulate_post(f"/api/v1/stop/uid/{key}/session/{sid}")
+    assert join(api, key, rid) != sid
+
+
+def test_many_sessions_on_different_routes(api):
+    key = register(api)
+    first, second = add_route(api, key), add_route(api, key)
+    sids = {join(api, key, first), join(api, key, second)}
+    assert len(sids) == 2
+    assert api.simulate_get("/api/v1/info").json["counts"]["active_sessions"] == 2
+
+
+def test_other_participants_session_is_403(api):
+    owner = register(api)
+    other = register(api)
+    rid = add_route(api, owner)
+    sid = join(api, owner, rid)
+    assert_error(api.simulate_post(f"/api/v1/step/uid/{other}/session/{sid}"), 403, "not_your_session")
+    assert_error(api.simulate_post(f"/api/v1/stop/uid/{other}/session/{sid}"), 403, "not_your_session")
+    assert_error(api.simulate_post(f"/api/v1/step/uid/{other}/route/{rid}"), 404, "no_active_session")
+
+
+def test_session_errors_for_unknown_ids(api):
+    key = register(api)
+    assert_error(api.simulate_post(f"/api/v1/join/uid/{key}/route/r000000000000"), 404, "unknown_route")
+    assert_error(api.simulate_post(f"/api/v1/step/uid/{key}/session/s0000000000000000"), 404, "unknown_session")
+    assert_error(api.simulate_post(f"/api/v1/step/uid/{key}/session/xyz"), 400, "invalid_id")
+    assert_error(api.simulate_get("/api/v1/info/session/s0000000000000000"), 404, "unknown_session")
+    assert_error(api.simulate_get("/api/v1/info/session/bad"), 400, "invalid_id")
+
+
+# ---------------------------------------------------------------- info and events
+
+
+def test_info_summary(api, settings):
+    key = register(api)
+    add_route(api, key)
+    info = api.simulate_get("/api/v1/info").json
+    assert info["limits"] == {"maxusers": 10, "maxroutes": 10, "maxsteps": 10}
+    assert info["counts"]["users"] == 1
+    assert info["counts"]["routes"] == 1
+    assert info["stream"]["length"] == 2
+    assert info["version"]
+
+
+def test_info_users_show_names_never_keys(api):
+    key = register(api, "visible")
+    body = api.simulate_get("/api/v1/info/users").text
+    assert "visible" in body
+    assert key not in body
+    assert hash_key(key) not in body
+
+
+def test_events_page_shows_the_run(api):
+    key = register(api)
+    rid = add_route(api, key)
+    join(api, key, rid)
+    events = api.simulate_get("/api/v1/info/events").json["events"]
+    assert [event["event"] for event in events] == ["adduser", "addroute", "startsess"]
+    after = events[0]["id"]
+    rest = api.simulate_get("/api/v1/info/events", params={"after": after, "count": "1"}).json
+    assert [event["event"] for event in rest["events"]] == ["addroute"]
+    newest = api.simulate_get("/api/v1/info/events", params={"order": "desc", "count": "1"}).json
+    assert newest["events"][0]["event"] == "startsess"
+
+
+@pytest.mark.parametrize("params", [{"count": "0"}, {"count": "x"}, {"after": "abc"}, {"count": "5000"}])
+def test_events_rejects_bad_query(api, params):
+    assert_error(api.simulate_get("/api/v1/info/events", params=params), 400, "invalid_query")
+
+
+# ---------------------------------------------------------------- the event stream
+
+
+def test_every_action_appends_one_event(api, redis_client, settings):
+    """Accepted and rejected actions each append exactly one event."""
+    key = register(api)
+    rid = add_route(api, key)
+    join(api, key, rid)
+    api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}")  # rejected: already running
+    api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}")
+    api.simulate_post(f"/api/v1/stop/uid/{key}/route/{rid}")
+    api.simulate_post(f"/api/v1/delroute/uid/{key}/route/{rid}")
+    api.simulate_post(f"/api/v1/user/killme/uid/{key}")
+    api.simulate_get("/api/v1/info")  # reads append nothing
+    events = stream_events(redis_client, settings.key_prefix)
+    assert [e["event"] for e in events] == [
+        "adduser", "addroute", "startsess", "error", "stepsess", "stopsess", "delroute", "deluser",
+    ]
+    error = events[3]
+    assert error["result"] == "error"
+    assert error["code"] == "session_active"
+    assert orjson.loads(error["data"])["action"] == "startsess"
+
+
+def test_rejected_requests_are_recorded(api, redis_client, settings):
+    """Malformed input and oversize bodies on actions append error events."""
+    api.simulate_post("/api/v1/user/addme", json={"name": ""})
+    api.simulate_post("/api/v1/addroute/uid/short/steps/2")
+    api.simulate_post(f"/api/v1/addroute/uid/{'C' * 32}", body="x" * (settings.max_body + 1))
+    events = stream_events(redis_client, settings.key_prefix)
+    assert [e["code"] for e in events] == ["invalid_name", "invalid_key", "body_too_large"]
+    assert all(e["event"] == "error" for e in events)
+
+
+def test_stream_never_holds_the_key(api, redis_client, settings):
+    key = register(api, "secretive")
+    rid = add_route(api, key)
+    join(api, key, rid)
+    api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}")
+    api.simulate_post(f"/api/v1/user/killme/uid/{key}")
+    dump = repr(redis_client.xrange(f"{settings.key_prefix}:events"))
+    for stored in redis_client.scan_iter(match=f"{settings.key_prefix}:*"):
+        if redis_client.type(stored) == "string":
+            dump += redis_client.get(stored)
+    assert key not in dump
+    assert hash_key(key) in dump
+
+
+# ---------------------------------------------------------------- HTTP edges
+
+
+@pytest.mark.parametrize(
+    "method,path,status,code",
+    [
+        ("GET", "/", 404, "not_found"),
+        ("GET", "/api/v1/nothing", 404, "not_found"),
+        ("GET", "/api/v1/user/addme", 405, "method_not_allowed"),
+        ("POST", "/api/v1/info", 405, "method_not_allowed"),
+        ("DELETE", "/api/v1/info/routes", 405, "method_not_allowed"),
+        ("PUT", "/api/v1/join/uid/x/route/y", 405, "method_not_allowed"),
+    ],
+)
+def test_http_errors_are_json(api, method, path, status, code):
+    result = api.simulate_request(method, path, headers={"Accept": "text/html"})
+    assert_error(result, status, code)
+    assert result.headers["content-type"].startswith("application/json")
+
+
+def test_trailing_slash_is_accepted(api):
+    assert api.simulate_get("/api/v1/info/").status_code == 200
+
+
+def test_store_down_gives_503(settings):
+    """With Redis unreachable, requests get a JSON 503, not a 500."""
+    from falcon import testing
+
+    from damba.config import Settings
+    from damba.store.sync_store import RedisStore, connect
+    from damba.wsgi import create_app
+
+    down = Settings(redis_url="redis://127.0.0.1:1", key_prefix=settings.key_prefix, redis_timeout=0.5)
+    store = RedisStore(connect(down, down.redis_url), down.key_prefix)
+    api = testing.TestClient(create_app(down, store))
+    assert_error(api.simulate_get("/api/v1/info"), 503, "store_unavailable")
+    assert_error(api.simulate_post("/api/v1/user/addme"), 503, "store_unavailable")

@@ -1,0 +1,87 @@
+"""The commit and read scripts against a real server."""
+
+from __future__ import annotations
+
+
+from damba.events import Event
+from damba.protocol import Commit, Follow, Read
+from damba.state import Add, Put
+from damba.store import scripts
+
+
+def _commit(event_name="adduser", checks=(), changes=()):
+    event = Event(event_name, "2026-01-01T00:00:00.000000Z", uid="u" * 32, data={"name": "n"})
+    return Commit(event=event, changes=list(changes), checks=list(checks))
+
+
+def test_commit_appends_and_applies(store, redis_client, settings):
+    stream_id = store.commit(_commit(changes=[Put("doc:a", {"x": 1}), Add("things", "a")]))
+    assert stream_id
+    assert redis_client.xlen(settings.stream_key) == 1
+    assert redis_client.get(f"{settings.key_prefix}:doc:a") == '{"x":1}'
+    assert redis_client.smembers(f"{settings.key_prefix}:things") == {"a"}
+
+
+def test_commit_resend_applies_once(store, redis_client, settings):
+    """Resending a commit with the same receipt returns the first stream id."""
+    receipt, payload = scripts.encode_commit(_commit(changes=[Add("things", "a")]))
+    commit = redis_client.register_script(scripts.COMMIT_SCRIPT)
+    first = commit(args=[settings.key_prefix, payload])
+    again = commit(args=[settings.key_prefix, payload])
+    assert first[0] == "ok"
+    assert again == ["applied", first[1]]
+    assert redis_client.xlen(settings.stream_key) == 1
+
+
+def test_commit_conflicts_when_document_changed(store, redis_client, settings):
+    redis_client.set(f"{settings.key_prefix}:doc:a", '{"v":2}')
+    stale = _commit(checks=[("doc", "doc:a", '{"v":1}')], changes=[Put("doc:a", {"v": 3})])
+    assert store.commit(stale) is None
+    assert redis_client.get(f"{settings.key_prefix}:doc:a") == '{"v":2}'
+    assert redis_client.xlen(settings.stream_key) == 0
+
+
+def test_commit_conflicts_when_document_appeared(store, redis_client, settings):
+    redis_client.set(f"{settings.key_prefix}:doc:a", "{}")
+    assert store.commit(_commit(checks=[("doc", "doc:a", None)])) is None
+
+
+def test_commit_checks_set_members_and_size(store, redis_client, settings):
+    redis_client.sadd(f"{settings.key_prefix}:things", "a", "b")
+    assert store.commit(_commit(checks=[("members", "things", ["a"])])) is None
+    assert store.commit(_commit(checks=[("card_lt", "things", 2)])) is None
+    assert store.commit(_commit(checks=[("members", "things", ["a", "b"]), ("card_lt", "things", 3)]))
+
+
+def test_commit_compares_unicode_documents_exactly(store, redis_client, settings):
+    """A document read back unchanged passes its check, whatever its script."""
+    store.commit(_commit(changes=[Put("doc:u", {"name": "Анна 支付 \u2028"})]))
+    snapshot = store.read(Read(docs=("doc:u",)))
+    assert store.commit(_commit(checks=snapshot.checks()))
+
+
+def test_read_follows_a_reference(store, redis_client, settings):
+    prefix = settings.key_prefix
+    redis_client.set(f"{prefix}:user:u", '{"active":{"r1":"s1"}}')
+    redis_client.set(f"{prefix}:session:s1", '{"step":3}')
+    found = store.read(Read(docs=("user:u",), follow=(Follow("user:u", "active", "r1", "session:"),)))
+    assert found.doc("session:s1") == {"step": 3}
+    missing = store.read(Read(docs=("user:u",), follow=(Follow("user:u", "active", "r2", "session:"),)))
+    assert "session:s1" not in missing.raw
+
+
+def test_client_does_not_retry_by_itself(store):
+    """redis-py's own retries are off, so a commit is never resent blindly."""
+    retry = store.client.get_connection_kwargs()["retry"]
+    assert retry.get_retries() == 0
+
+
+def test_open_stream_appends_init_once(store, redis_client, settings):
+    from damba import commands
+    from damba.config import Limits
+
+    first = store.open_stream(commands.init("0.0", Limits()))
+    second = store.open_stream(commands.init("0.0", Limits()))
+    assert first
+    assert second is None
+    assert redis_client.xlen(settings.stream_key) == 1
