@@ -52,7 +52,7 @@ def _client(settings):
 
     if not settings.redis_url:
         raise click.UsageError(
-            "Set DAMBA_REDIS_URL to the Redis that holds the event stream."
+            "DAMBA_REDIS_URL is not set; set it to the Redis that contains the event stream."
         )
     return connect(settings, settings.redis_url)
 

@@ -1,6 +1,6 @@
 """gunicorn workers that reject malformed HTTP with a JSON body.
 
-gunicorn answers a request it cannot parse (a bad request line, a bad
+gunicorn responds to a request it cannot parse (a bad request line, a bad
 header, headers too large) itself, before the app runs, with a small HTML
 page. These workers let gunicorn decide the status as usual, capture the
 page it would send, and send the same status with Damba's JSON error body.

@@ -1,7 +1,7 @@
 """``damba serve``: run the API under gunicorn, with a Redis to talk to.
 
 With no DAMBA_REDIS_URL the master process starts one embedded Valkey before
-any worker starts and stops it when gunicorn exits; the workers inherit its
+any worker starts, and stops it when gunicorn exits. The workers inherit its
 URL through the environment.
 """
 

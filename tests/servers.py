@@ -45,7 +45,7 @@ class ServerProcess:
 
 
 def start_server(env: dict[str, str], extra_args: tuple[str, ...] = (), timeout: float = 30) -> ServerProcess:
-    """Run ``damba serve`` on a free port and wait until /api/v1/info answers."""
+    """Run ``damba serve`` on a free port and wait until /api/v1/info returns 200."""
     port = free_port()
     log_path = Path(tempfile.mkstemp(prefix="damba-serve-", suffix=".log")[1])
     full_env = {**os.environ, **env}

@@ -262,7 +262,7 @@ def test_info_routes_and_route(api):
 
 
 def test_session_walks_to_finish(api):
-    """join stands at START; steps reach each STEP, then STOP as finished."""
+    """join starts at START; steps reach each STEP, then STOP as finished."""
     key = register(api)
     rid = add_route(api, key)
     joined = api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}").json
