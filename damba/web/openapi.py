@@ -57,7 +57,10 @@ _REQUEST_BODIES: dict[str, dict[str, Any]] = {
         "required": False,
         "content": {
             "application/json": {
-                "schema": {"type": "object", "properties": {"name": {"type": "string"}}}
+                "schema": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 80}},
+                }
             }
         },
     },
@@ -78,7 +81,8 @@ _REQUEST_BODIES: dict[str, dict[str, Any]] = {
 
 _QUERY_PARAMETERS: dict[str, list[dict[str, Any]]] = {
     "/user/addme": [
-        {"name": "name", "in": "query", "required": False, "schema": {"type": "string"},
+        {"name": "name", "in": "query", "required": False,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 80},
          "description": "The public name, 1 to 80 printable characters."}
     ],
     "/info/events": [
