@@ -85,3 +85,75 @@ def test_open_stream_appends_init_once(store, redis_client, settings):
     assert first
     assert second is None
     assert redis_client.xlen(settings.stream_key) == 1
+
+
+def test_lost_commit_reply_is_resent_once(redis_url, key_prefix, redis_client):
+    """A commit whose reply times out is resent with its receipt and appended once."""
+    from urllib.parse import urlsplit
+
+    from damba.config import Settings
+    from damba.store.sync_store import RedisStore, connect
+    from tests.delaying_proxy import DelayingProxy
+
+    target = urlsplit(redis_url)
+    proxy = DelayingProxy(target.hostname, target.port)
+    try:
+        settings = Settings(redis_timeout=0.5)
+        client = connect(settings, f"redis://127.0.0.1:{proxy.port}/0")
+        store = RedisStore(client, key_prefix)
+        # Load the commit script first, so the delayed call runs it at once.
+        first_id = store.commit(_commit(changes=[Add("things", "a")]))
+        proxy.delay_next_reply(1.5)
+        stream_id = store.commit(_commit(changes=[Add("things", "b")]))
+        client.close()
+    finally:
+        proxy.close()
+    entries = redis_client.xrange(f"{key_prefix}:events")
+    assert [entry_id for entry_id, _ in entries] == [first_id, stream_id]
+    assert redis_client.smembers(f"{key_prefix}:things") == {"a", "b"}
+
+
+def test_commit_to_unreachable_store_is_503(key_prefix):
+    import pytest
+
+    from damba.config import Settings
+    from damba.errors import DambaError
+    from damba.store.sync_store import RedisStore, connect
+
+    settings = Settings(redis_timeout=0.5)
+    store = RedisStore(connect(settings, "redis://127.0.0.1:1/0"), key_prefix)
+    with pytest.raises(DambaError) as caught:
+        store.commit(_commit())
+    assert caught.value.code == "store_unavailable"
+
+
+class CountingStore:
+    """Wraps a real store and counts the round trips each kind of request makes."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.calls: list[str] = []
+
+    def read(self, request):
+        self.calls.append("read")
+        return self.store.read(request)
+
+    def commit(self, request):
+        self.calls.append("commit")
+        return self.store.commit(request)
+
+
+def test_step_costs_two_round_trips(store):
+    """Stepping by route or by session id is one read and one commit."""
+    from damba import commands
+    from damba.config import Limits
+    from damba.driver import run
+
+    key = run(store, commands.add_user(Limits(), "counted"))["uid"]
+    rid = run(store, commands.add_route(Limits(), key, steps="3"))["rid"]
+    sid = run(store, commands.join(key, rid))["sid"]
+    for operation in (commands.step(key, rid=rid), commands.step(key, sid=sid),
+                      commands.stop(key, rid=rid)):
+        counting = CountingStore(store)
+        run(counting, operation)
+        assert counting.calls == ["read", "commit"]
