@@ -35,7 +35,8 @@ from damba.keys import (
     new_route_id,
     new_session_id,
 )
-from damba.language import MAX_NAME_LENGTH, generate_route_text, parse_route
+from damba.language import generate_route_text, parse_route
+from damba.names import MAX_NAME_LENGTH, name_problem, normalize_name
 from damba.protocol import Backoff, Commit, Follow, Operation, Read, Snapshot
 from damba.state import ROUTES, USERS, name_key, route_active_key, route_key
 from damba.state import session_key, user_key
@@ -135,7 +136,7 @@ def _read(**kwargs) -> Generator:
 def check_key(context: Context, key: str) -> Generator:
     """Set the context's uid from an access key, rejecting a malformed key."""
     context.uid = hash_key(key)
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         yield from reject(
             context,
             DambaError(
@@ -148,7 +149,7 @@ def check_key(context: Context, key: str) -> Generator:
 
 def check_route_id(context: Context, rid: str) -> Generator:
     context.rid = rid[:64]
-    if not ROUTE_ID_PATTERN.match(rid):
+    if not ROUTE_ID_PATTERN.fullmatch(rid):
         yield from reject(
             context,
             DambaError(
@@ -161,7 +162,7 @@ def check_route_id(context: Context, rid: str) -> Generator:
 
 def check_session_id(context: Context, sid: str) -> Generator:
     context.sid = sid[:64]
-    if not SESSION_ID_PATTERN.match(sid):
+    if not SESSION_ID_PATTERN.fullmatch(sid):
         yield from reject(
             context,
             DambaError(
@@ -196,26 +197,16 @@ def _require_route(snapshot: Snapshot, rid: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- participants
 
 
-def _check_user_name(name: str) -> str | None:
-    """Return the reason ``name`` is not a valid public name, or None."""
-    if not name:
-        return "The name is empty; send 1 to 80 printable characters or leave it out."
-    if len(name) > MAX_NAME_LENGTH:
-        return f"The name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}."
-    if not name.isprintable():
-        return "The name contains a control character; send printable text only."
-    return None
-
-
 def add_user(limits: Limits, name: str | None) -> Operation:
     """Register a participant; the reply holds their new access key."""
     context = Context("adduser")
     if name is not None:
-        name = name.strip()
-        problem = _check_user_name(name)
+        name = normalize_name(name)
+        problem = name_problem(name)
         if problem:
             context.extra["name"] = name[:MAX_NAME_LENGTH]
-            yield from reject(context, DambaError("invalid_name", problem))
+            message = f"The name {problem}; send 1 to {MAX_NAME_LENGTH} characters or leave it out."
+            yield from reject(context, DambaError("invalid_name", message))
     key = new_access_key()
     context.uid = hash_key(key)
     chosen = name or "user-" + secrets.token_hex(4)
@@ -312,14 +303,14 @@ def kill_user(key: str) -> Operation:
 
 def _parse_steps(limits: Limits, raw: str) -> str | DambaError:
     """Return generated route text for a step count, or the error to raise."""
-    try:
-        steps = int(raw)
-    except ValueError:
+    if not (raw.isascii() and raw.isdigit()):
         return DambaError(
             "invalid_steps",
-            f"The step count {raw[:20]!r} is not a whole number; "
+            f"The step count {raw[:20]!r} is not a whole number in ASCII digits; "
             f"use 1 to {limits.maxsteps}.",
         )
+    # Python refuses to convert strings of more than 4300 digits.
+    steps = int(raw) if len(raw) <= 9 else limits.maxsteps + 1
     if steps < 1:
         return DambaError(
             "invalid_steps", f"A route needs at least 1 step, got {steps}."

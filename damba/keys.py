@@ -14,9 +14,9 @@ import secrets
 
 # 24 random bytes: 192 bits, written as 32 URL-safe characters.
 _KEY_BYTES = 24
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32}$")
-ROUTE_ID_PATTERN = re.compile(r"^r[0-9a-f]{12}$")
-SESSION_ID_PATTERN = re.compile(r"^s[0-9a-f]{16}$")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
+ROUTE_ID_PATTERN = re.compile(r"r[0-9a-f]{12}")
+SESSION_ID_PATTERN = re.compile(r"s[0-9a-f]{16}")
 
 
 def new_access_key() -> str:

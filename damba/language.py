@@ -7,8 +7,10 @@
     STOP
 
 Keywords match in any case. A name is the rest of its line, trimmed, and is
-1 to 80 printable characters (any script). A comment is a line whose first
-non-blank character is ``#``; a ``#`` later in a line belongs to the name.
+1 to 80 characters of any script (see ``damba.names``). A comment is a line
+whose first non-blank character is ``#``, and a ``#`` later in a line belongs
+to the name. Lines end at ``\n``, ``\r\n`` or ``\r`` only, and a leading
+byte order mark is ignored.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from damba.errors import DambaError
-
-MAX_NAME_LENGTH = 80
+from damba.names import name_problem, normalize_name
 
 
 @dataclass(frozen=True)
@@ -49,31 +50,33 @@ class TooManyStepsError(DambaError):
 
 
 def check_name(name: str, line: int, keyword: str) -> str:
-    """Return the trimmed ``name`` or raise if it is empty, too long or unprintable."""
-    name = name.strip()
+    """Return ``name`` normalized, or raise if it is not a valid name."""
+    name = normalize_name(name)
     if not name:
         raise RouteSyntaxError(line, f"{keyword} needs a name after the keyword.")
-    if len(name) > MAX_NAME_LENGTH:
-        raise RouteSyntaxError(
-            line,
-            f"the {keyword} name is {len(name)} characters long; "
-            f"the limit is {MAX_NAME_LENGTH}.",
-        )
-    if not name.isprintable():
-        raise RouteSyntaxError(
-            line, f"the {keyword} name contains a control or non-printable character."
-        )
+    problem = name_problem(name)
+    if problem:
+        raise RouteSyntaxError(line, f"the {keyword} name {problem}.")
     return name
+
+
+def _lines(text: str) -> list[str]:
+    """Split at line ends only, unlike str.splitlines, which also splits at
+    U+2028, form feeds and other separators that may sit inside a name."""
+    text = text.removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _statements(text: str):
     """Yield (line number, keyword in upper case, rest of line) for each statement."""
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(_lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         keyword, *rest = line.split(None, 1)
-        yield number, keyword.upper(), rest[0] if rest else ""
+        # Only ASCII letters make a keyword: "ſtep".upper() would be "STEP".
+        shown = keyword.upper() if keyword.isascii() else keyword
+        yield number, shown, rest[0] if rest else ""
 
 
 def parse_route(text: str, maxsteps: int) -> RouteDefinition:

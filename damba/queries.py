@@ -20,7 +20,7 @@ from damba.state import ACTIVE, ROUTES, SESSIONS, USERS
 from damba.state import route_active_key, route_key, session_key, user_key
 from damba.commands import public_route
 
-STREAM_ID_PATTERN = re.compile(r"^[0-9]{1,20}(-[0-9]{1,20})?$")
+STREAM_ID_PATTERN = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 
 # Largest page of events one request may read.
 MAX_EVENTS_PAGE = 1000
@@ -73,7 +73,7 @@ def list_users() -> Operation:
 
 def show_user(key: str) -> Operation:
     """Show one participant to the holder of their key: routes and running sessions."""
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise DambaError(
             "invalid_key",
             "The access key in the path is malformed; use the uid /user/addme returned.",
@@ -108,7 +108,7 @@ def list_routes() -> Operation:
 
 def show_route(rid: str) -> Operation:
     """Show one route with its text, steps, and how many sessions stand at each step."""
-    if not ROUTE_ID_PATTERN.match(rid):
+    if not ROUTE_ID_PATTERN.fullmatch(rid):
         raise DambaError("invalid_id", f"Route id {rid[:64]!r} is malformed.")
     snapshot = yield Read(docs=(route_key(rid),), members=(route_active_key(rid),))
     route = snapshot.doc(route_key(rid))
@@ -144,7 +144,7 @@ def public_session(session: dict[str, Any]) -> dict[str, Any]:
 
 
 def show_session(sid: str) -> Operation:
-    if not SESSION_ID_PATTERN.match(sid):
+    if not SESSION_ID_PATTERN.fullmatch(sid):
         raise DambaError("invalid_id", f"Session id {sid[:64]!r} is malformed.")
     snapshot = yield Read(docs=(session_key(sid),))
     session = snapshot.doc(session_key(sid))
@@ -153,13 +153,20 @@ def show_session(sid: str) -> Operation:
     return {"desc": "", **public_session(session)}
 
 
+def _is_stream_id(text: str) -> bool:
+    """Tell whether ``text`` is a stream id: one or two numbers below 2**64."""
+    if not STREAM_ID_PATTERN.fullmatch(text):
+        return False
+    return all(int(part) < 2**64 for part in text.split("-"))
+
+
 def list_events(after: str, count: int, reverse: bool = False) -> Operation:
     """Return a page of the event stream after stream id ``after``."""
     if count < 1 or count > MAX_EVENTS_PAGE:
         raise DambaError(
             "invalid_query", f"count must be between 1 and {MAX_EVENTS_PAGE}, got {count}."
         )
-    if after != "-" and not STREAM_ID_PATTERN.match(after):
+    if after != "-" and not _is_stream_id(after):
         raise DambaError(
             "invalid_query",
             f"after must be a stream id such as 1700000000000-0, got {after[:40]!r}.",

@@ -18,7 +18,14 @@ from damba.driver import run
 from damba.errors import DambaError
 from damba.store.sync_store import RedisStore, connect
 from damba.web import errors
-from damba.web.endpoints import API_PREFIX, ENDPOINTS, Call, Endpoint, rejection_context
+from damba.web.endpoints import (
+    API_PREFIX,
+    ENDPOINTS,
+    Call,
+    Endpoint,
+    allowed_methods,
+    rejection_context,
+)
 from damba.web.logs import redact_path
 from damba.web.openapi import openapi_document
 
@@ -30,7 +37,12 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
     length = req.content_length
     if length is not None and length > limit:
         raise body_too_large(limit)
-    data = req.bounded_stream.read(limit + 1)
+    if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+        # Falcon's bounded stream reads nothing without a Content-Length, but
+        # gunicorn's input stream decodes a chunked body up to its end.
+        data = req.stream.read(limit + 1)
+    else:
+        data = req.bounded_stream.read(limit + 1)
     if len(data) > limit:
         raise body_too_large(limit)
     return data
@@ -57,9 +69,19 @@ class EndpointResource:
         self.settings = settings
         self.store = store
         setattr(self, "on_" + endpoint.method.lower(), self.respond)
+        if endpoint.method == "GET":
+            self.on_head = self.respond
+
+    def on_options(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        allowed = allowed_methods(self.endpoint)
+        resp.set_header("Allow", ", ".join(allowed))
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = orjson.dumps(
+            {"result": "ok", "desc": f"This path accepts {', '.join(allowed)}.", "allow": allowed}
+        )
 
     def respond(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        call = Call(params=params, query=single_values(req.params))
+        call = Call(params, single_values(req.params), raw_query=req.query_string)
         try:
             if self.endpoint.method == "POST":
                 call = Call(
@@ -67,6 +89,7 @@ class EndpointResource:
                     query=call.query,
                     body=read_body(req, self.settings.max_body),
                     content_type=req.content_type or "",
+                    raw_query=call.raw_query,
                 )
             reply = run(self.store, self.endpoint.build(self.settings, call))
         except DambaError as error:

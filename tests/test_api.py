@@ -165,7 +165,8 @@ def test_addroute_from_step_count(api):
 @pytest.mark.parametrize(
     "steps,status,code",
     [("0", 400, "invalid_steps"), ("-1", 400, "invalid_steps"), ("abc", 400, "invalid_steps"),
-     ("11", 409, "maxsteps_exceeded")],
+     ("1_0", 400, "invalid_steps"), ("+3", 400, "invalid_steps"), ("%D9%A3", 400, "invalid_steps"),
+     ("11", 409, "maxsteps_exceeded"), ("9" * 5000, 409, "maxsteps_exceeded")],
 )
 def test_addroute_rejects_bad_step_counts(api, steps, status, code):
     key = register(api)
@@ -390,7 +391,24 @@ def test_events_page_shows_the_run(api):
     assert newest["events"][0]["event"] == "startsess"
 
 
-@pytest.mark.parametrize("params", [{"count": "0"}, {"count": "x"}, {"after": "abc"}, {"count": "5000"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"after": "0-0", "order": "desc"}, {"after": "18446744073709551615-18446744073709551615"}],
+)
+def test_events_page_beyond_the_ends_is_empty(api, params):
+    """Reading past either end of the id space returns an empty page."""
+    key = register(api)
+    result = api.simulate_get("/api/v1/info/events", params=params)
+    assert result.status_code == 200
+    assert result.json["events"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"count": "0"}, {"count": "x"}, {"after": "abc"}, {"count": "5000"}, {"count": "1_0"},
+     {"count": "9" * 5000}, {"order": "DESC"}, {"order": "sideways"}, {"after": "1\n"},
+     {"after": "99999999999999999999"}],
+)
 def test_events_rejects_bad_query(api, params):
     assert_error(api.simulate_get("/api/v1/info/events", params=params), 400, "invalid_query")
 
@@ -480,3 +498,52 @@ def test_store_down_gives_503(settings):
     api = testing.TestClient(create_app(down, store))
     assert_error(api.simulate_get("/api/v1/info"), 503, "store_unavailable")
     assert_error(api.simulate_post("/api/v1/user/addme"), 503, "store_unavailable")
+
+
+def test_head_is_served_where_get_is(api):
+    result = api.simulate_head("/api/v1/info")
+    assert result.status_code == 200
+    assert result.text == ""
+
+
+def test_options_lists_methods_as_json(api):
+    result = api.simulate_options("/api/v1/info")
+    assert result.status_code == 200
+    assert result.json["allow"] == ["GET", "HEAD", "OPTIONS"]
+    assert result.headers["allow"] == "GET, HEAD, OPTIONS"
+    action = api.simulate_options("/api/v1/user/addme")
+    assert action.json["allow"] == ["POST", "OPTIONS"]
+
+
+def test_method_not_allowed_names_allowed_methods(api):
+    result = api.simulate_post("/api/v1/info")
+    assert_error(result, 405, "method_not_allowed")
+    assert "GET, HEAD, OPTIONS" in result.json["desc"]
+
+
+def test_invalid_ids_with_newline_are_malformed(api):
+    """A trailing newline does not slip past the id and key checks."""
+    key = register(api)
+    assert_error(api.simulate_get("/api/v1/info/session/s0000000000000000%0A"), 400, "invalid_id")
+    assert_error(api.simulate_post(f"/api/v1/join/uid/{key}/route/r000000000000%0A"), 400, "invalid_id")
+    assert_error(api.simulate_post(f"/api/v1/user/killme/uid/{key}%0A"), 400, "invalid_key")
+
+
+def test_names_are_normalized_before_uniqueness(api):
+    """The same name in NFC and NFD is one name."""
+    register(api, "Am%C3%A9lie")
+    assert_error(api.simulate_post("/api/v1/user/addme?name=Ame%CC%81lie"), 409, "name_taken")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["%D9%85%DB%8C%E2%80%8C%D8%AE%D9%88%D8%A7%D9%87%D9%85", "%F0%9F%91%A9%E2%80%8D%F0%9F%92%BB",
+     "Anna%C2%A0Maria", "a%E3%80%80b"],
+)
+def test_addme_accepts_names_of_any_script(api, name):
+    assert api.simulate_post(f"/api/v1/user/addme?name={name}").status_code == 201
+
+
+@pytest.mark.parametrize("name", ["%FF%FE", "%ED%A0%80", "%C0%AF"])
+def test_addme_rejects_invalid_utf8_query(api, name):
+    assert_error(api.simulate_post(f"/api/v1/user/addme?name={name}"), 400, "bad_request")

@@ -62,7 +62,10 @@ def test_parse_tab_separates_keyword():
         ("START a\nSTEPb\nSTOP", 2, "found STEPB"),
         ("START a\nSTEP b\nSTOP now", 3, "STOP takes no name"),
         ("START a\nSTEP " + "x" * 81 + "\nSTOP", 2, "81 characters"),
-        ("START a\nSTEP b\u0007c\nSTOP", 2, "non-printable"),
+        ("START a\nSTEP b\u0007c\nSTOP", 2, "U+0007"),
+        ("START a\nSTEP b\u202ec\nSTOP", 2, "U+202E"),
+        ("ſtart a\nSTEP b\nSTOP", 1, "found ſtart"),
+        ("START a\nSTEP b\u2028\nSTEP c\nSTOOP", 4, "found STOOP"),
     ],
 )
 def test_parse_rejects_invalid_text(text, line, fragment):
@@ -100,3 +103,27 @@ def test_generated_text_parses_back():
     route = parse_route(generate_route_text(4), maxsteps=10)
     assert route.steps == ("step 1", "step 2", "step 3", "step 4")
     assert route.name == "route of 4 steps"
+
+
+def test_parse_splits_lines_only_at_line_ends():
+    """U+2028 stays inside its comment line; CR and CRLF end a line."""
+    route = parse_route("# note\u2028more\nSTART a\r\nSTEP b\rSTEP c\nSTOP", maxsteps=10)
+    assert route.name == "a"
+    assert route.steps == ("b", "c")
+
+
+def test_parse_ignores_byte_order_mark():
+    route = parse_route("\ufeffSTART a\nSTEP b\nSTOP", maxsteps=10)
+    assert route.name == "a"
+
+
+def test_parse_normalizes_names_to_nfc():
+    """A decomposed accent and a precomposed one give the same name."""
+    route = parse_route("START Ame\u0301lie\nSTEP b\nSTOP", maxsteps=10)
+    assert route.name == "Am\u00e9lie"
+
+
+def test_parse_allows_joiners_in_names():
+    """Zero-width joiners that Persian and emoji sequences need are allowed."""
+    route = parse_route("START \u0645\u06cc\u200c\u062e\nSTEP \U0001f469\u200d\U0001f4bb\nSTOP", 10)
+    assert route.steps == ("\U0001f469\u200d\U0001f4bb",)

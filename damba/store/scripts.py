@@ -94,3 +94,17 @@ def stream_fields(event: Event) -> list[str]:
     for name, value in event.to_fields().items():
         fields += [name, value]
     return fields
+
+
+_LAST_ID = f"{2**64 - 1}-{2**64 - 1}"
+
+
+def nothing_beyond(after: str, reverse: bool) -> bool:
+    """Tell whether no stream id can lie beyond ``after`` in the reading direction.
+
+    XRANGE rejects an exclusive bound past either end of the id space, so
+    those reads are answered without asking Redis.
+    """
+    if reverse:
+        return after in ("0", "0-0")
+    return after == _LAST_ID

@@ -120,6 +120,8 @@ class RedisStore:
         else:
             low = "-" if request.after == "-" else f"({request.after}"
             call = lambda: self.client.xrange(self.stream, low, "+", request.count)
+        if scripts.nothing_beyond(request.after, request.reverse):
+            return []
         entries = self._retry_read(call)
         return [Event.from_fields(entry_id, fields) for entry_id, fields in entries]
 

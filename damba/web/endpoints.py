@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from urllib.parse import unquote_to_bytes
+
 import orjson
 
 from damba import commands, queries
@@ -31,6 +33,8 @@ class Call:
     query: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     content_type: str = ""
+    # The query string as sent, still percent-encoded.
+    raw_query: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,13 @@ class Endpoint:
     # The event an action appends; None for reads, which append nothing.
     action: str | None = None
     status: int = 200
+
+
+def allowed_methods(endpoint: Endpoint) -> list[str]:
+    """List the methods an endpoint's path accepts, for Allow headers."""
+    if endpoint.method == "GET":
+        return ["GET", "HEAD", "OPTIONS"]
+    return [endpoint.method, "OPTIONS"]
 
 
 def rejection_context(endpoint: Endpoint, call: Call) -> Context:
@@ -101,9 +112,21 @@ def _unsupported(call: Call, accepted: str) -> DambaError:
     )
 
 
+def check_query_encoding(raw_query: str) -> None:
+    """Raise if the percent-encoded query string does not decode as UTF-8."""
+    try:
+        unquote_to_bytes(raw_query.replace("+", " ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DambaError(
+            "bad_request",
+            "The query string is not valid UTF-8 once percent-decoded; encode it as UTF-8.",
+        ) from None
+
+
 def user_name(call: Call) -> str | None:
     """Return the requested public name, from the query string or a JSON body."""
     if "name" in call.query:
+        check_query_encoding(call.raw_query)
         return call.query["name"]
     if not call.body.strip():
         return None
@@ -156,14 +179,20 @@ def _add_route_text(settings: Settings, call: Call) -> Operation:
 
 def _events(settings: Settings, call: Call) -> Operation:
     raw_count = call.query.get("count", "100")
-    try:
-        count = int(raw_count)
-    except ValueError:
+    if not (raw_count.isascii() and raw_count.isdigit()):
         raise DambaError(
             "invalid_query", f"count must be a whole number, got {raw_count[:20]!r}."
-        ) from None
+        )
+    order = call.query.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise DambaError(
+            "invalid_query", f"order must be asc or desc, got {order[:20]!r}."
+        )
     after = call.query.get("after", "-")
-    return queries.list_events(after, count, call.query.get("order") == "desc")
+    # Python refuses to convert strings of more than 4300 digits, and any
+    # count of more than 7 digits is out of range anyway.
+    count = int(raw_count) if len(raw_count) <= 7 else queries.MAX_EVENTS_PAGE + 1
+    return queries.list_events(after, count, order == "desc")
 
 
 def _by(name: str, function: Callable[..., Operation]):

@@ -38,7 +38,8 @@ def http_error_body(error: falcon.HTTPError) -> dict[str, str]:
         allowed = ", ".join(method.strip() for method in allow.split(",") if method.strip())
         desc = f"This path does not accept that method; use {allowed or 'another method'}."
     else:
-        desc = " ".join(part for part in (error.title, error.description) if part)
+        what = ": ".join(part.rstrip(".") for part in (error.title, error.description) if part)
+        desc = f"{what}. Check the request against /api/v1/openapi.json and send it again."
     return {"result": "error", "code": code, "desc": desc}
 
 

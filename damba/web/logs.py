@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
-# A key can sit in a path after /uid/ or after /info/user/.
-_KEY_IN_PATH = re.compile(r"(/uid/|/info/user/)[^/?#\s]+")
+# An access key is 32 URL-safe characters. Any run of 32 or more of them is
+# hidden, wherever it sits: a path, a query string, a Referer header.
+_KEY_LIKE = re.compile(r"[A-Za-z0-9_-]{32,}")
 
 
-def redact_path(path: str) -> str:
-    """Replace any access key in ``path`` with ``***``."""
-    return _KEY_IN_PATH.sub(r"\1***", path)
+def _percent_decoded(text: str) -> str:
+    """Undo percent-encoding, repeatedly, so an encoded key is seen whole."""
+    for _ in range(3):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _escape_controls(text: str) -> str:
+    """Escape control and separator characters, so one record stays one line."""
+    return "".join(
+        char if char.isprintable() or char == " " else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
+def redact_path(text: str) -> str:
+    """Return ``text`` safe to log: percent-decoded, keys as ***, controls escaped."""
+    return _escape_controls(_KEY_LIKE.sub("***", _percent_decoded(text)))
 
 
 class RedactingFilter(logging.Filter):
