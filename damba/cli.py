@@ -8,6 +8,7 @@ import click
 
 from damba import __version__
 from damba.config import SettingsError, load_settings
+from damba.errors import DambaError
 from damba.web.logs import configure_logging
 
 
@@ -44,17 +45,28 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
 
     settings = _settings()
     configure_logging(settings.log_level)
-    run_server(settings, host, port, workers, threads, access_log)
+    try:
+        run_server(settings, host, port, workers, threads, access_log)
+    except DambaError as error:
+        raise click.ClickException(error.message) from None
 
 
 def _client(settings):
-    from damba.store.sync_store import connect
+    """Connect to DAMBA_REDIS_URL, failing with one line if it is unset or down."""
+    from damba.store.sync_store import STORE_ERRORS, connect
 
     if not settings.redis_url:
         raise click.UsageError(
             "DAMBA_REDIS_URL is not set; set it to the Redis that contains the event stream."
         )
-    return connect(settings, settings.redis_url)
+    client = connect(settings, settings.redis_url)
+    try:
+        client.ping()
+    except STORE_ERRORS as error:
+        raise click.ClickException(
+            f"Cannot reach the Redis at DAMBA_REDIS_URL ({error}); check that it runs."
+        ) from None
+    return client
 
 
 @main.command()

@@ -130,6 +130,11 @@ def _read(**kwargs) -> Generator:
     return snapshot
 
 
+def plural(count: int, noun: str) -> str:
+    """Return "1 step", "2 steps": a count with its noun."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 # ---------------------------------------------------------------- input checks
 
 
@@ -287,8 +292,8 @@ def kill_user(key: str) -> Operation:
         data = {"name": user["name"], "routes": list(user["routes"]), "stopped": stopped}
         event = Event(ev.DELUSER, now_iso(), uid=uid, data=data)
         reply = {
-            "desc": f"Removed {user['name']}, their {len(user['routes'])} routes "
-            f"and {len(stopped)} running sessions.",
+            "desc": f"Removed {user['name']}, {plural(len(user['routes']), 'route')} "
+            f"and {plural(len(stopped), 'running session')}.",
             "name": user["name"],
             "routes_deleted": list(user["routes"]),
             "sessions_stopped": len(stopped),
@@ -370,7 +375,8 @@ def add_route(limits: Limits, key: str, text: str | None = None, steps: str | No
         event = Event(ev.ADDROUTE, now_iso(), uid=uid, rid=rid, data=data)
         route = public_route({**data, "rid": rid, "created": event.dt})
         reply = {
-            "desc": f"Stored route {definition.name!r} with {len(definition.steps)} steps.",
+            "desc": f"Stored route {definition.name!r} with "
+            f"{plural(len(definition.steps), 'step')}.",
             "rid": rid,
             "route": route,
         }
@@ -407,7 +413,8 @@ def delete_route(key: str, rid: str) -> Operation:
             data={"name": route["name"], "stopped": stopped},
         )
         reply = {
-            "desc": f"Deleted route {route['name']!r} and stopped {len(stopped)} sessions.",
+            "desc": f"Deleted route {route['name']!r} and stopped "
+            f"{plural(len(stopped), 'session')}.",
             "rid": rid,
             "sessions_stopped": len(stopped),
         }

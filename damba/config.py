@@ -7,8 +7,15 @@ deployment changes them through the environment alone.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+KEY_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class SettingsError(ValueError):
@@ -81,18 +88,35 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if env is None:
         env = os.environ
     prefix = env.get("DAMBA_KEY_PREFIX", "damba").strip() or "damba"
-    if any(ch.isspace() for ch in prefix):
-        raise SettingsError(f"DAMBA_KEY_PREFIX must not contain spaces, got {prefix!r}.")
+    if not KEY_PREFIX_PATTERN.fullmatch(prefix):
+        # No ":" keeps one prefix from nesting inside another, and no glob
+        # characters keep SCAN patterns built from it literal.
+        raise SettingsError(
+            f"DAMBA_KEY_PREFIX must be 1 to 64 letters, digits, '.', '_' or '-', "
+            f"got {prefix!r}."
+        )
     limits = Limits(
         maxusers=_read_int(env, "DAMBA_MAXUSERS", 10, 1),
         maxroutes=_read_int(env, "DAMBA_MAXROUTES", 10, 1),
         maxsteps=_read_int(env, "DAMBA_MAXSTEPS", 10, 1),
     )
+    redis_url = env.get("DAMBA_REDIS_URL") or None
+    if redis_url and urlsplit(redis_url).scheme not in REDIS_URL_SCHEMES:
+        raise SettingsError(
+            f"DAMBA_REDIS_URL must start with redis://, rediss:// or unix://, "
+            f"got {urlsplit(redis_url).scheme or 'no scheme'}; "
+            f"for example redis://127.0.0.1:6379/0."
+        )
+    log_level = (env.get("DAMBA_LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise SettingsError(
+            f"DAMBA_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}."
+        )
     return Settings(
-        redis_url=env.get("DAMBA_REDIS_URL") or None,
+        redis_url=redis_url,
         key_prefix=prefix,
         limits=limits,
         max_body=_read_int(env, "DAMBA_MAX_BODY", 65536, 64),
         redis_timeout=_read_float(env, "DAMBA_REDIS_TIMEOUT", 5.0),
-        log_level=(env.get("DAMBA_LOG_LEVEL") or "INFO").upper(),
+        log_level=log_level,
     )

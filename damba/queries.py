@@ -18,7 +18,7 @@ from damba.keys import KEY_PATTERN, ROUTE_ID_PATTERN, SESSION_ID_PATTERN, hash_k
 from damba.protocol import Operation, Read, ReadEvents
 from damba.state import ACTIVE, ROUTES, SESSIONS, USERS
 from damba.state import route_active_key, route_key, session_key, user_key
-from damba.commands import public_route
+from damba.commands import plural, public_route
 
 STREAM_ID_PATTERN = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
 
@@ -55,7 +55,7 @@ def _public_user(user: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": user["name"],
         "joined": user["joined"],
-        "routes": len(user["routes"]),
+        "routes_owned": len(user["routes"]),
         "active_sessions": len(user["active"]),
         "sessions_started": user["started"],
         "sessions_finished": user["finished"],
@@ -68,7 +68,7 @@ def list_users() -> Operation:
     keys = tuple(user_key(uid) for uid in sorted(ids.members[USERS]))
     users = _docs((yield Read(docs=keys)), keys)
     listed = sorted((_public_user(user) for user in users), key=lambda u: u["name"])
-    return {"desc": f"{len(listed)} participants.", "users": listed}
+    return {"desc": f"{plural(len(listed), 'participant')}.", "users": listed}
 
 
 def show_user(key: str) -> Operation:
@@ -85,10 +85,12 @@ def show_user(key: str) -> Operation:
         raise DambaError("unknown_user", "No participant has this access key.")
     route_keys = tuple(route_key(rid) for rid in user["routes"])
     session_keys = tuple(session_key(sid) for sid in user["active"].values())
-    details = yield Read(docs=route_keys + session_keys)
+    recent_keys = tuple(session_key(sid) for sid in user["recent"])
+    details = yield Read(docs=route_keys + session_keys + recent_keys)
     body = _public_user(user)
     body["routes"] = [public_route(route) for route in _docs(details, route_keys)]
     body["sessions"] = [public_session(s) for s in _docs(details, session_keys)]
+    body["recent_sessions"] = [public_session(s) for s in _docs(details, recent_keys)]
     return {"desc": "", "user": body}
 
 
@@ -103,7 +105,7 @@ def list_routes() -> Operation:
         listed["active_sessions"] = snapshot.cards[route_active_key(route["rid"])]
         routes.append(listed)
     routes.sort(key=lambda r: r["created"])
-    return {"desc": f"{len(routes)} routes.", "routes": routes}
+    return {"desc": f"{plural(len(routes), 'route')}.", "routes": routes}
 
 
 def show_route(rid: str) -> Operation:
@@ -136,7 +138,7 @@ def public_session(session: dict[str, Any]) -> dict[str, Any]:
         "step": session["step"],
         "name": session["name"],
         "status": session["status"],
-        "steps": len(session["steps"]),
+        "total_steps": len(session["steps"]),
         "started": session["started"],
         "ended": session["ended"],
         "trace": session["trace"],
@@ -174,7 +176,7 @@ def list_events(after: str, count: int, reverse: bool = False) -> Operation:
     events: list[Event] = yield ReadEvents(after=after, count=count, reverse=reverse)
     last = events[-1].id if events else after
     return {
-        "desc": f"{len(events)} events.",
+        "desc": f"{plural(len(events), 'event')}.",
         "events": [event.to_public() for event in events],
         "last_id": last,
     }

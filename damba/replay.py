@@ -14,7 +14,7 @@ import orjson
 import redis
 
 from damba.events import Event
-from damba.state import MemoryState
+from damba.state import ACTIVE, ROUTES, SESSIONS, USERS, MemoryState
 from projections import replay
 
 PAGE_SIZE = 1000
@@ -36,14 +36,19 @@ def replay_stream(client: redis.Redis, prefix: str) -> MemoryState:
     return replay(iter_events(client, f"{prefix}:events"))
 
 
+# Read-model keys by kind; everything else under a prefix (the stream, commit
+# receipts) is left alone.
+_DOCUMENT_KINDS = ("user", "name", "route", "route-active", "session")
+_SETS = (USERS, ROUTES, SESSIONS, ACTIVE)
+
+
 def _read_model_keys(client: redis.Redis, prefix: str) -> list[str]:
-    """List the prefix's keys other than the stream and commit receipts."""
-    skip = (f"{prefix}:events", f"{prefix}:commit:")
-    return [
-        key
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000)
-        if key != skip[0] and not key.startswith(skip[1])
-    ]
+    """List the read-model keys under ``prefix``, which settings keep free of
+    ':' and glob characters, so the patterns below match it literally."""
+    keys = [f"{prefix}:{name}" for name in _SETS if client.exists(f"{prefix}:{name}")]
+    for kind in _DOCUMENT_KINDS:
+        keys += client.scan_iter(match=f"{prefix}:{kind}:*", count=1000)
+    return keys
 
 
 def load_live_state(client: redis.Redis, prefix: str) -> MemoryState:

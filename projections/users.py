@@ -11,6 +11,10 @@ from damba.state import USERS, Add, Change, Delete, DocumentView, Put, Remove
 from damba.state import name_key, user_key
 
 
+# Ended sessions a participant's document remembers, newest last.
+RECENT_SESSIONS = 20
+
+
 def _new_user(event: Event) -> dict[str, Any]:
     return {
         "uid": event.uid,
@@ -18,6 +22,7 @@ def _new_user(event: Event) -> dict[str, Any]:
         "joined": event.dt,
         "routes": [],
         "active": {},
+        "recent": [],
         "started": 0,
         "finished": 0,
         "stopped": 0,
@@ -41,9 +46,12 @@ class _Edits:
 
     def end_session(self, uid: str, rid: str, outcome: str) -> None:
         doc = self.user(uid)
-        if doc is not None:
-            doc["active"].pop(rid, None)
-            doc[outcome] += 1
+        if doc is None:
+            return
+        sid = doc["active"].pop(rid, None)
+        doc[outcome] += 1
+        if sid is not None:
+            doc["recent"] = (doc["recent"] + [sid])[-RECENT_SESSIONS:]
 
     def puts(self) -> list[Change]:
         return [Put(user_key(uid), doc) for uid, doc in self.docs.items()]

@@ -547,3 +547,17 @@ def test_addme_accepts_names_of_any_script(api, name):
 @pytest.mark.parametrize("name", ["%FF%FE", "%ED%A0%80", "%C0%AF"])
 def test_addme_rejects_invalid_utf8_query(api, name):
     assert_error(api.simulate_post(f"/api/v1/user/addme?name={name}"), 400, "bad_request")
+
+
+def test_user_record_lists_recent_sessions(api):
+    """Ended sessions stay findable from the participant's record."""
+    key = register(api)
+    rid = add_route(api, key, "START a\nSTEP b\nSTOP")
+    first = join(api, key, rid)
+    api.simulate_post(f"/api/v1/stop/uid/{key}/session/{first}")
+    second = join(api, key, rid)
+    user = api.simulate_get(f"/api/v1/info/user/{key}").json["user"]
+    assert [s["sid"] for s in user["sessions"]] == [second]
+    assert [s["sid"] for s in user["recent_sessions"]] == [first]
+    assert user["routes_owned"] == 1
+    assert user["recent_sessions"][0]["status"] == "stopped"

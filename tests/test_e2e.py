@@ -134,3 +134,27 @@ def test_serve_unknown_path_is_json_404(server):
     result = requests.get(server.url + "/favicon.ico", timeout=10)
     assert result.status_code == 404
     assert result.json()["code"] == "not_found"
+
+
+def test_worker_exit_leaves_embedded_valkey(key_prefix):
+    """A worker that exits does not stop the Valkey its master started."""
+    import os
+    import signal
+    import time
+
+    process = start_server({"DAMBA_REDIS_URL": None, "DAMBA_KEY_PREFIX": key_prefix})
+    try:
+        first = requests.post(process.url + "/api/v1/user/addme", timeout=10)
+        assert first.status_code == 201
+        workers = [
+            int(line.split("Booting worker with pid: ")[1])
+            for line in process.log().splitlines()
+            if "Booting worker with pid: " in line
+        ]
+        os.kill(workers[0], signal.SIGTERM)
+        time.sleep(2)
+        info = requests.get(process.url + "/api/v1/info", timeout=10).json()
+        assert info["counts"]["users"] == 1
+    finally:
+        process.stop()
+    assert process.log().count("stopped embedded Valkey") == 1

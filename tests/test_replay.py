@@ -173,3 +173,54 @@ def test_cli_verify_and_rebuild(store, redis_client, settings):
     rebuilt = runner.invoke(main, ["rebuild"], env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert runner.invoke(main, ["verify"], env=env).exit_code == 0
+
+
+def test_rebuild_leaves_other_prefixes_alone(store, redis_client, settings):
+    """A prefix that starts like this one keeps its keys through a rebuild."""
+    from damba.store.sync_store import RedisStore
+
+    neighbour = RedisStore(redis_client, settings.key_prefix + "-2")
+    try:
+        run(neighbour, commands.add_user(Limits(), "neighbour"))
+        before = redis_client.xlen(f"{settings.key_prefix}-2:events")
+        rebuild(redis_client, settings.key_prefix)
+        assert redis_client.xlen(f"{settings.key_prefix}-2:events") == before
+        assert verify(redis_client, settings.key_prefix + "-2") == []
+    finally:
+        _wipe(redis_client, settings.key_prefix + "-2")
+
+
+@pytest.mark.parametrize("prefix", ["a:b", "x*", "q?", "sp ace", "[z]", "x" * 65])
+def test_key_prefix_rejects_unsafe_values(prefix):
+    from damba.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError):
+        load_settings({"DAMBA_KEY_PREFIX": prefix})
+
+
+def test_cli_reports_unreachable_redis_in_one_line(settings):
+    from click.testing import CliRunner
+
+    from damba.cli import main
+
+    env = {"DAMBA_REDIS_URL": "redis://127.0.0.1:1/0", "DAMBA_KEY_PREFIX": settings.key_prefix}
+    result = CliRunner().invoke(main, ["verify"], env=env)
+    assert result.exit_code == 1
+    assert "Cannot reach the Redis at DAMBA_REDIS_URL" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "env,fragment",
+    [({"DAMBA_LOG_LEVEL": "LOUD"}, "DAMBA_LOG_LEVEL"),
+     ({"DAMBA_REDIS_URL": "http://127.0.0.1:6379"}, "DAMBA_REDIS_URL"),
+     ({"DAMBA_MAXUSERS": "ten"}, "DAMBA_MAXUSERS")],
+)
+def test_cli_rejects_bad_settings(env, fragment):
+    from click.testing import CliRunner
+
+    from damba.cli import main
+
+    result = CliRunner().invoke(main, ["verify"], env=env)
+    assert result.exit_code == 2
+    assert fragment in result.output
