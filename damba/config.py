@@ -39,6 +39,10 @@ class Settings:
     # Seconds a single Redis command may take before it counts as failed.
     redis_timeout: float = 5.0
     log_level: str = "INFO"
+    # "plain" for one readable line per record, "json" for one JSON object.
+    log_format: str = "plain"
+    # Whole seconds gunicorn gives in-flight requests to finish after SIGTERM.
+    graceful_timeout: int = 20
 
     @property
     def stream_key(self) -> str:
@@ -76,6 +80,20 @@ def _read_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+LOG_FORMATS = ("plain", "json")
+
+
+def _read_choice(
+    env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
+) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise SettingsError(
+            f"{name} must be one of {', '.join(choices)}, got {value!r}."
+        )
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (the process environment by default)."""
     if env is None:
@@ -95,4 +113,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body=_read_int(env, "DAMBA_MAX_BODY", 65536, 64),
         redis_timeout=_read_float(env, "DAMBA_REDIS_TIMEOUT", 5.0),
         log_level=(env.get("DAMBA_LOG_LEVEL") or "INFO").upper(),
+        log_format=_read_choice(env, "DAMBA_LOG_FORMAT", "plain", LOG_FORMATS),
+        graceful_timeout=_read_int(env, "DAMBA_GRACEFUL_TIMEOUT", 20, 1),
     )

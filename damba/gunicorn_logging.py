@@ -1,14 +1,25 @@
-"""A gunicorn logger class whose access log never shows an access key."""
+"""A gunicorn logger class whose lines match Damba's and never show an access key."""
 
 from __future__ import annotations
 
 from gunicorn.glogging import Logger
 
-from damba.web.logs import redact_path
+from damba.config import load_settings
+from damba.web.logs import make_formatter, redact_path
 
 
 class RedactingLogger(Logger):
-    """gunicorn's logger, with every access-log atom passed through redact_path."""
+    """gunicorn's logger, in DAMBA_LOG_FORMAT, with every access-log atom redacted."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        # gunicorn marks the handlers it adds with _gunicorn; they get the
+        # formatter Damba's own loggers use, so one process writes one format.
+        formatter = make_formatter(load_settings().log_format)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                if getattr(handler, "_gunicorn", False):
+                    handler.setFormatter(formatter)
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)

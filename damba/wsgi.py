@@ -19,6 +19,7 @@ from damba.errors import DambaError
 from damba.store.sync_store import RedisStore, connect
 from damba.web import errors
 from damba.web.endpoints import API_PREFIX, ENDPOINTS, Call, Endpoint, rejection_context
+from damba.web.health import add_health_routes
 from damba.web.logs import redact_path
 from damba.web.openapi import openapi_document
 
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, store: RedisStore | None = None
     for endpoint in ENDPOINTS:
         app.add_route(API_PREFIX + endpoint.template, EndpointResource(endpoint, settings, store))
     app.add_route(API_PREFIX + "/openapi.json", OpenAPIResource(openapi_document()))
+    add_health_routes(app, settings, store)
     return app
 
 
