@@ -13,8 +13,8 @@ class RedactingLogger(Logger):
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
-        # gunicorn marks the handlers it adds with _gunicorn; they get the
-        # formatter Damba's own loggers use, so one process writes one format.
+        # gunicorn marks the handlers it adds with a _gunicorn attribute. They
+        # get the formatter of Damba's own loggers, so a process writes one format.
         formatter = make_formatter(load_settings().log_format)
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:

@@ -71,8 +71,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, access_lo
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
         "logger_class": "damba.gunicorn_logging.RedactingLogger",
-        # Seconds a worker has to finish its in-flight requests after SIGTERM;
-        # past that gunicorn kills it. Commits are atomic Lua scripts, so a
+        # Seconds a worker has to finish its in-flight requests after SIGTERM,
+        # before gunicorn kills it. Commits are atomic Lua scripts, so a
         # killed request leaves either its whole event or nothing.
         "graceful_timeout": graceful_timeout,
         "timeout": 60,

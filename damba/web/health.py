@@ -1,10 +1,10 @@
 """Health endpoints for docker-compose and Kubernetes probes.
 
-``GET /healthz`` is liveness: it answers from the process alone, with no
+``GET /healthz`` is liveness. It replies from the process alone, without a
 Redis call, so a Redis outage never gets a healthy process restarted.
-``GET /readyz`` is readiness: the event store answers, and the event stream
-exists and begins with its init event. Both return JSON, and readiness
-failures use the same error shape as the API, with status 503.
+``GET /readyz`` is readiness. It returns 200 when Redis responds and the
+event stream exists and begins with its init event. Both return JSON, and
+a failed readiness check returns the API's error shape with status 503.
 
 Readiness checks the stream rather than comparing the read models with it
 because the read models cannot fall behind the stream: the commit script
@@ -51,8 +51,8 @@ def liveness() -> dict[str, Any]:
 def readiness(stream_key: str) -> Operation:
     """Check that the stream exists and that its first event is ``init``.
 
-    Any store error on the way raises ``store_unavailable``; a missing or
-    foreign stream raises ``not_ready``. Reads only, so it appends no event.
+    A store error raises ``store_unavailable``, and a missing or foreign
+    stream raises ``not_ready``. It only reads, so it appends no event.
     """
     first = yield ReadEvents(after="-", count=1)
     if not first:
@@ -124,7 +124,9 @@ def add_health_routes(app: falcon.App, settings: Settings, store) -> None:
 def _json_response(description: str, schema: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+        },
     }
 
 

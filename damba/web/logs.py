@@ -73,7 +73,7 @@ def make_formatter(log_format: str) -> logging.Formatter:
         return JSONFormatter()
     if log_format == "plain":
         return PlainFormatter()
-    raise ValueError(f"unknown log format {log_format!r}; use plain or json")
+    raise ValueError(f"invalid log format {log_format!r}, expected plain or json")
 
 
 def configure_logging(level: str = "INFO", log_format: str = "plain") -> None:
