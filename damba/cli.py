@@ -26,14 +26,17 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="DAMBA_HOST",
+              show_envvar=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port to listen on.")
+              envvar="DAMBA_PORT", show_envvar=True, help="TCP port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Number of worker processes.")
+              envvar="DAMBA_WORKERS", show_envvar=True, help="Number of worker processes.")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
+              envvar="DAMBA_THREADS", show_envvar=True,
               help="Threads per worker process; 1 runs gunicorn's sync workers.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
+              envvar="DAMBA_ACCESS_LOG", show_envvar=True,
               help="Also write gunicorn's access log, keys redacted.")
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     """Serve the API under gunicorn.
@@ -44,7 +47,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
     from damba.serve import serve as run_server
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         run_server(settings, host, port, workers, threads, access_log)
     except DambaError as error:

@@ -46,6 +46,10 @@ class Settings:
     # Seconds a single Redis command may take before it counts as failed.
     redis_timeout: float = 5.0
     log_level: str = "INFO"
+    # "plain" for one readable line per record, "json" for one JSON object.
+    log_format: str = "plain"
+    # Whole seconds gunicorn gives in-flight requests to finish after SIGTERM.
+    graceful_timeout: int = 20
 
     @property
     def stream_key(self) -> str:
@@ -80,6 +84,20 @@ def _read_float(env: Mapping[str, str], name: str, default: float) -> float:
         ) from None
     if value <= 0:
         raise SettingsError(f"{name} must be greater than 0, got {value}.")
+    return value
+
+
+LOG_FORMATS = ("plain", "json")
+
+
+def _read_choice(
+    env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
+) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise SettingsError(
+            f"{name} must be one of {', '.join(choices)}, got {value!r}."
+        )
     return value
 
 
@@ -119,4 +137,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body=_read_int(env, "DAMBA_MAX_BODY", 65536, 64),
         redis_timeout=_read_float(env, "DAMBA_REDIS_TIMEOUT", 5.0),
         log_level=log_level,
+        log_format=_read_choice(env, "DAMBA_LOG_FORMAT", "plain", LOG_FORMATS),
+        graceful_timeout=_read_int(env, "DAMBA_GRACEFUL_TIMEOUT", 20, 1),
     )

@@ -41,6 +41,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "store_unavailable": 503,
     "store_busy": 503,
     "outcome_unknown": 503,
+    "not_ready": 503,
 }
 
 

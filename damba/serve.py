@@ -63,7 +63,8 @@ class GunicornServer(BaseApplication):
         return create_app()
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int, access_log: bool) -> dict:
+def gunicorn_options(host: str, port: int, workers: int, threads: int, access_log: bool,
+                     graceful_timeout: int = 20) -> dict:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -74,11 +75,17 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, access_lo
             else "damba.gunicorn_workers.JsonSyncWorker"
         ),
         "logger_class": "damba.gunicorn_logging.RedactingLogger",
-        # Seconds a worker has to finish its requests after SIGTERM.
-        "graceful_timeout": 20,
+        # Seconds a worker has to finish its in-flight requests after SIGTERM,
+        # before gunicorn kills it. Commits are atomic Lua scripts, so a
+        # killed request leaves either its whole event or nothing.
+        "graceful_timeout": graceful_timeout,
         "timeout": 60,
         "errorlog": "-",
         "loglevel": "info",
+        # gunicorn 25.1+ opens a control socket at one fixed path under $HOME by
+        # default, which several servers on one machine would share and which
+        # a read-only container file system cannot hold. Damba does not use it.
+        "control_socket_disable": True,
     }
     if access_log:
         options["accesslog"] = "-"
@@ -101,4 +108,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
             "serving Damba %s on http://%s:%d with %d workers, prefix %r, limits %s",
             __version__, host, port, workers, settings.key_prefix, settings.limits,
         )
-        GunicornServer("damba.wsgi:create_app()", gunicorn_options(host, port, workers, threads, access_log)).run()
+        options = gunicorn_options(
+            host, port, workers, threads, access_log, settings.graceful_timeout
+        )
+        GunicornServer("damba.wsgi:create_app()", options).run()

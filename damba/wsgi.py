@@ -26,6 +26,7 @@ from damba.web.endpoints import (
     allowed_methods,
     rejection_context,
 )
+from damba.web.health import add_health_routes
 from damba.web.logs import redact_path
 from damba.web.openapi import openapi_document
 
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, store: RedisStore | None = None
     for endpoint in ENDPOINTS:
         app.add_route(API_PREFIX + endpoint.template, EndpointResource(endpoint, settings, store))
     app.add_route(API_PREFIX + "/openapi.json", OpenAPIResource(openapi_document()))
+    add_health_routes(app, settings, store)
     return app
 
 

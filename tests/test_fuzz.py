@@ -11,9 +11,13 @@ import schemathesis
 from schemathesis.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 
+from damba import __version__, commands
+from damba.config import Limits
 
-def test_generated_requests_follow_the_document(api):
+
+def test_generated_requests_follow_the_document(api, store):
     """Every generated request gets a documented, non-500 JSON reply."""
+    store.open_stream(commands.init(__version__, Limits()))  # as damba serve does
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", api.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 17

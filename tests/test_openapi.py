@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import re
 
+import falcon.inspect
+
 
 def app_routes(app) -> set[tuple[str, str]]:
-    """Walk Falcon's router and list (path template, method) for every responder."""
+    """List (path template, method) for every responder the app routes to.
+
+    HEAD and OPTIONS are left out: every GET path answers HEAD, and every
+    path answers OPTIONS, the same way.
+    """
     found = set()
-
-    def walk(nodes):
-        for node in nodes:
-            if node.resource is not None:
-                for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-                    if hasattr(node.resource, "on_" + method.lower()):
-                        found.add((node.uri_template, method))
-            walk(node.children)
-
-    walk(app._router._roots)
+    for route in falcon.inspect.inspect_app(app).routes:
+        for method in route.methods:
+            if not method.internal and method.method not in ("HEAD", "OPTIONS"):
+                found.add((route.path, method.method))
     return found
 
 

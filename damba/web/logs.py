@@ -1,14 +1,29 @@
-"""Logging set-up, and the redaction that keeps access keys out of log lines."""
+"""Logging set-up, and the redaction that keeps access keys out of log lines.
+
+DAMBA_LOG_FORMAT picks the line format: ``plain`` writes one readable line per
+record, ``json`` writes one JSON object per line for log collectors. Both
+formatters pass the finished text through ``redact_path``, so an access key
+inside a logged path shows as ``***`` whichever logger wrote the line.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from urllib.parse import unquote
+
+import orjson
 
 # An access key is 32 URL-safe characters. Any run of 32 or more of them is
 # hidden, wherever it sits: a path, a query string, a Referer header.
 _KEY_LIKE = re.compile(r"[A-Za-z0-9_-]{32,}")
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+
+# Attributes that every LogRecord has. Any other attribute of a record came
+# from the ``extra`` argument of the logging call, and a JSON line keeps it.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def _percent_decoded(text: str) -> str:
@@ -29,9 +44,14 @@ def _escape_controls(text: str) -> str:
     )
 
 
+def redact_keys(text: str) -> str:
+    """Return ``text`` percent-decoded, with anything shaped like a key as ***."""
+    return _KEY_LIKE.sub("***", _percent_decoded(text))
+
+
 def redact_path(text: str) -> str:
     """Return ``text`` safe to log: percent-decoded, keys as ***, controls escaped."""
-    return _escape_controls(_KEY_LIKE.sub("***", _percent_decoded(text)))
+    return _escape_controls(redact_keys(text))
 
 
 class RedactingFilter(logging.Filter):
@@ -46,12 +66,60 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send Damba's log lines to standard error, one line each, keys redacted."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter())
+class PlainFormatter(logging.Formatter):
+    """Format a record as one readable line, with access keys redacted."""
+
+    def __init__(self) -> None:
+        super().__init__(PLAIN_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The message is escaped to stay on one line; a traceback after it
+        # keeps its line breaks but not its keys.
+        record.msg = redact_path(record.getMessage())
+        record.args = None
+        return redact_keys(super().format(record))
+
+
+class JSONFormatter(logging.Formatter):
+    """Format a record as one JSON object on one line, with access keys redacted.
+
+    The keys are ``time`` (ISO 8601 UTC, milliseconds), ``level``, ``logger``,
+    ``pid`` and ``message``, then any ``extra`` fields of the call, then
+    ``exception`` with the traceback when the record carries one.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        time = datetime.fromtimestamp(record.created, UTC)
+        entry = {
+            "time": time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": redact_path(record.getMessage()),
+        }
+        for name, value in vars(record).items():
+            if name not in _RECORD_ATTRIBUTES and not name.startswith("_"):
+                entry[name] = redact_path(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exception"] = redact_path(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # default=str writes any extra value that JSON has no type for as text.
+        return orjson.dumps(entry, default=str).decode()
+
+
+def make_formatter(log_format: str) -> logging.Formatter:
+    """Return the formatter for DAMBA_LOG_FORMAT ``plain`` or ``json``."""
+    if log_format == "json":
+        return JSONFormatter()
+    if log_format == "plain":
+        return PlainFormatter()
+    raise ValueError(f"invalid log format {log_format!r}, expected plain or json")
+
+
+def configure_logging(level: str = "INFO", log_format: str = "plain") -> None:
+    """Send log records to standard error, one line each, in ``log_format``."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(make_formatter(log_format))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("damba").setLevel(level)

@@ -7,6 +7,7 @@ from typing import Any
 
 from damba import __version__
 from damba.errors import STATUS_BY_CODE
+from damba.web import health
 from damba.web.endpoints import API_PREFIX, ENDPOINTS, Endpoint
 
 _PARAMETER_DOCS = {
@@ -142,6 +143,7 @@ def openapi_document() -> dict[str, Any]:
                                   "content": {"application/json": {"schema": {"type": "object"}}}}},
         }
     }
+    paths.update(health.openapi_paths())
     return {
         "openapi": "3.0.3",
         "info": {
