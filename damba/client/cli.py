@@ -23,7 +23,7 @@ from damba.client import credentials
 from damba.client.api import ApiClient, ApiError, Reply
 from damba.client.draw import draw_flow, table
 from damba.dashboard.flow import route_flow, session_flow, stopped_from
-from damba.dashboard.render import clock, moment, step_label
+from damba.dashboard.formats import clock, moment, step_label
 from damba.keys import ROUTE_ID_PATTERN, SESSION_ID_PATTERN
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -319,7 +319,8 @@ def route_list(client: Client) -> None:
 
 @route.command("show")
 @click.argument("rid")
-@click.option("--text", "with_text", is_flag=True, help="Also print the route's text.")
+@click.option("--text", "with_text", is_flag=True,
+              help="Also print the route's text, as it was stored.")
 @client_command
 def route_show(client: Client, rid: str, with_text: bool) -> None:
     """Draw route RID as a flow, with how many sessions stand at each step."""
