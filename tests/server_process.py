@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-# Seconds a server may take to answer its first request before the test fails.
+# Seconds a server may take to respond to its first request before the test fails.
 START_TIMEOUT = 30.0
 
 

@@ -122,7 +122,7 @@ def test_key_from_environment(cli, server):
 
 
 def test_no_key_error(cli):
-    """A command that needs a key says how to get one and exits 1."""
+    """A command that needs a key prints how to get one and exits 1."""
     result = cli("route", "add", "--steps", "2", ok=False)
     assert result.returncode == 1
     assert "damba register" in result.stderr
@@ -336,7 +336,7 @@ def test_watch_text_lines(cli):
 
 
 def test_unreachable_server(tmp_path):
-    """A server that does not answer gives one sentence naming the URL, and exit 1."""
+    """An unreachable server gives one sentence naming the URL, and exit 1."""
     cli = Cli(f"http://127.0.0.1:{free_port()}", tmp_path / "config")
     result = cli("route", "list", ok=False)
     assert result.returncode == 1
@@ -367,7 +367,7 @@ def test_unreachable_hides_key(tmp_path):
     ],
 )
 def test_help_describes_options(command, option, tmp_path):
-    """--help on each command says in words what each option sets."""
+    """--help on each command describes in words what each option sets."""
     cli = Cli("http://127.0.0.1:1", tmp_path / "config")
     output = cli(*command, "--help").stdout
     block = output[output.index(f"  {option}") :].split("\n  -")[0]

@@ -65,7 +65,7 @@ def test_overview_records_newest_event(client, store):
 
 
 def test_overview_empty_service(client):
-    """An empty service gets an overview that says there is nothing yet."""
+    """An empty service gets an overview with empty-state messages."""
     page = _page(client, "/")
     assert "No routes yet" in page
     assert "No session is running" in page
@@ -99,7 +99,7 @@ def test_route_page_flow(client):
 
 
 def test_route_page_live_part(client):
-    """A route's live part holds the flow and watches that route's events."""
+    """A route's live part contains the flow, and the page watches that route's events."""
     key = register(client)
     rid = add_route(client, key)
     assert f'data-rid="{rid}"' in _page(client, f"/routes/{rid}")
@@ -182,7 +182,7 @@ def test_page_errors(client, path, status, code):
 
 
 def test_pages_never_show_keys(client, reports_dir):
-    """No page, part or link the dashboard builds holds an access key or its hash."""
+    """No page, part or link the dashboard builds contains an access key or its hash."""
     key = register(client, "alice")
     rid = add_route(client, key)
     sid = join(client, key, rid)

@@ -122,7 +122,7 @@ def test_stream_ends_and_heartbeats(redis_url, key_prefix, tmp_path):
 
 
 def test_stream_busy(redis_url, key_prefix, tmp_path):
-    """Past DAMBA_STREAM_CLIENTS open streams a worker answers 503 with Retry-After."""
+    """Past DAMBA_STREAM_CLIENTS open streams a worker returns 503 with Retry-After."""
     env = {"DAMBA_STREAM_CLIENTS": "1"}
     with running_server(redis_url, key_prefix, tmp_path, env) as server:
         first = _open(server)

@@ -27,7 +27,7 @@ def test_route_flow_nodes():
 
 
 def test_session_flow_running():
-    """A running session has passed the nodes before its step and stands on its step."""
+    """A running session has passed the nodes before its step and is on its step."""
     nodes = session_flow(_session("running", 1, [0, 1]), STEPS)
     assert [node.state for node in nodes] == ["reached", "current", "pending", "pending"]
     assert nodes[0].reached_at == "2026-01-01T00:00:00.000000Z"

@@ -34,7 +34,7 @@ WATCH_RETRY_SECONDS = 2.0
 
 
 class Client:
-    """What one command needs: the API, the output mode, and a console."""
+    """The API client, the output mode and the console of one command."""
 
     def __init__(self, url: str, as_json: bool) -> None:
         self.url = url

@@ -58,14 +58,14 @@ def _edges(node: FlowNode) -> tuple[str, ...]:
     return _DASHED if node.state in (PENDING, SKIPPED) else _SQUARE
 
 
-def _aside(node: FlowNode, most: int, mode: str, clock) -> Text:
-    """Return what stands right of a node: a bar of sessions, or the session's mark."""
+def _aside(node: FlowNode, max_active: int, mode: str, clock) -> Text:
+    """Return the text right of a node: a bar of sessions, or the session's mark."""
     if mode == "outline" or (mode == "route" and node.kind == STOP):
         return Text("")
     if mode == "route":
         if not node.active:
             return Text(f"{0:>4}", "dim")
-        bar = max(1, round(BAR_MAX * node.active / most))
+        bar = max(1, round(BAR_MAX * node.active / max_active))
         return Text.assemble((f"{node.active:>4} ", "bold"), ("█" * bar, "cyan"))
     marks = {CURRENT: "◀ here", STOPPED: "■ stopped here", FINISHED: "✔ finished"}
     if node.state in marks:
@@ -79,12 +79,12 @@ def draw_flow(nodes: Sequence[FlowNode], mode: str, width: int, clock=lambda at:
     """Draw ``nodes`` as boxes joined by arrows, fitting ``width`` columns.
 
     ``mode`` is "route" to show the running sessions on each node as a bar,
-    "session" to mark where one session stands, or "outline" for the boxes
+    "session" to mark where one session is, or "outline" for the boxes
     alone. ``clock`` formats the time a session reached a node.
     """
     widest = max((cell_width(node.title) for node in nodes), default=4)
     inner = max(8, min(widest + 2, MAX_BOX, width - ASIDE - 2))
-    most = max((node.active for node in nodes), default=0)
+    max_active = max((node.active for node in nodes), default=0)
     middle = (inner + 2) // 2
     picture = Text()
     for number, node in enumerate(nodes):
@@ -96,7 +96,7 @@ def draw_flow(nodes: Sequence[FlowNode], mode: str, width: int, clock=lambda at:
         picture.append(f" {side} ", style)
         picture.append(label, f"{style} bold" if node.state == CURRENT else style)
         picture.append(f"{padding} {side}", style)
-        aside = _aside(node, most, mode, clock)
+        aside = _aside(node, max_active, mode, clock)
         if aside.plain:
             picture.append("  ")
             picture.append_text(aside)

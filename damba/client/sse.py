@@ -19,10 +19,11 @@ class Message:
 
 
 def parse(lines: Iterable[str]) -> Iterator[Message]:
-    """Yield the messages in ``lines``, which hold no line endings.
+    """Yield the messages in ``lines``, which contain no line endings.
 
-    A blank line ends a message; a line starting with ``:`` is a comment; a
-    message with no data and no retry field is dropped, as browsers drop it.
+    A blank line ends a message, and a line starting with ``:`` is a
+    comment. A message with no data and no retry field is dropped, as
+    browsers drop it.
     """
     event, data, message_id, retry = "", [], None, None
     for line in lines:

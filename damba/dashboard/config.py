@@ -12,16 +12,16 @@ from damba.config import SettingsError, _read_int
 
 @dataclass(frozen=True)
 class DashboardSettings:
-    """Where reports live and how long event streams may run."""
+    """The reports folder and the limits on event streams."""
 
     # The folder `damba report` writes into; one subfolder per report.
     reports_dir: Path = Path("reports-out")
     # Seconds one event-stream response lasts before the server ends it.
     # Browsers reconnect on their own and resume from their last event id.
     stream_seconds: int = 240
-    # Event-stream responses one worker process serves at once. Each holds
-    # a worker thread for its whole life, so this must stay below the
-    # thread count for the API to keep threads free.
+    # Event-stream responses one worker process serves at once. Each
+    # occupies a worker thread for its whole life, so this must stay below
+    # the thread count for the API to keep threads free.
     stream_clients: int = 2
 
 

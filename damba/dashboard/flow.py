@@ -1,7 +1,7 @@
 """A route as a flow of nodes (START, each STEP, STOP), for pictures of it.
 
 The dashboard draws these nodes as SVG and the command line draws them as
-text; both take them from the functions here, which perform no I/O.
+text. Both take them from the functions here, which perform no I/O.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from damba.events import END_STEP
 START, STEP, STOP = "start", "step", "stop"
 
 # Where a session is, relative to a node: it has passed the node (reached),
-# stands on it (current), has not got there yet (pending), was stopped on it
+# is on it (current), has not got there yet (pending), was stopped on it
 # (stopped), will never get there because it was stopped earlier (skipped),
 # or ended there by reaching STOP (finished). Route views use "" throughout.
 REACHED, CURRENT, PENDING = "reached", "current", "pending"
@@ -25,7 +25,7 @@ STOPPED, SKIPPED, FINISHED = "stopped", "skipped", "finished"
 
 @dataclass(frozen=True)
 class FlowNode:
-    """One node of a route: its kind, step number, name and who stands on it."""
+    """One node of a route: its kind, step number, name and the sessions on it."""
 
     kind: str
     # 0 for START, 1..n for the STEPs, END_STEP for STOP.
@@ -114,13 +114,13 @@ def fit(text: str, width: int) -> str:
     """Cut ``text`` to at most ``width`` columns, ending it with an ellipsis if cut."""
     if cell_width(text) <= width:
         return text
-    kept, used = [], 0
+    chars, used = [], 0
     for ch in text:
         used += cell_width(ch)
         if used > width - 1:
             break
-        kept.append(ch)
-    return "".join(kept) + "…"
+        chars.append(ch)
+    return "".join(chars) + "…"
 
 
 # ---------------------------------------------------------------- SVG layout
@@ -171,12 +171,12 @@ class FlowLayout:
 
 
 def layout(nodes: Sequence[FlowNode]) -> FlowLayout:
-    """Place ``nodes`` in one column; each bar's length is its share of the most
-    sessions standing on any node."""
-    most = max((node.active for node in nodes), default=0)
+    """Place ``nodes`` in one column, each with a bar whose length is its share
+    of the largest number of sessions on any node."""
+    max_active = max((node.active for node in nodes), default=0)
     placed = []
     for row, node in enumerate(nodes):
-        bar = round(BAR_MAX * node.active / most) if most else 0
+        bar = round(BAR_MAX * node.active / max_active) if max_active else 0
         placed.append(
             PlacedNode(
                 node=node,

@@ -62,7 +62,7 @@ def route_page(rid: str) -> Operation:
 
 
 def session_page(sid: str) -> Operation:
-    """Gather a session's page: where it stands on its route, and its trace."""
+    """Gather a session's page: where it is on its route, and its trace."""
     newest = yield from queries.last_event_id()
     data = yield from queries.show_session_steps(sid)
     session = data["session"]

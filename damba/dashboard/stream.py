@@ -77,8 +77,8 @@ class EventStream:
     ``follow(after)`` waits briefly for events after a stream id and returns
     a reply of ``queries.follow_events``. ``release`` runs once when the
     server closes the response, whether the client stayed to the end or not.
-    ``client_gone()`` tells whether the client has closed its connection, so
-    the stream ends without waiting for a write to fail.
+    ``client_gone()`` returns whether the client has closed its connection,
+    so the stream ends without waiting for a write to fail.
     """
 
     def __init__(

@@ -144,9 +144,9 @@ class FaviconResource:
 def disconnect_probe(env: dict) -> Callable[[], bool]:
     """Return a check of whether the client has closed the connection.
 
-    It peeks at gunicorn's client socket, which gunicorn puts in the WSGI
-    environ; under another server the check always returns False and a
-    closed connection shows only when a write fails.
+    The check peeks at the client socket that gunicorn puts in the WSGI
+    environ. Under another server it always returns False, so a closed
+    connection shows only when a write fails.
     """
     sock = env.get("gunicorn.socket")
     if sock is None:
@@ -170,9 +170,9 @@ def disconnect_probe(env: dict) -> Callable[[], bool]:
 class EventStreamResource:
     """Follows the event stream as server-sent events, from a given stream id.
 
-    Each response holds a worker thread until it ends, so a worker process
-    serves at most ``stream_clients`` of them at once and turns further
-    ones away with a 503 that says when to retry.
+    Each response occupies a worker thread until it ends, so a worker
+    process serves at most ``stream_clients`` of them at once and rejects
+    further ones with a 503 whose Retry-After header says when to retry.
     """
 
     def __init__(self, settings: Settings, store: RedisStore, dashboard: DashboardSettings):

@@ -1,6 +1,6 @@
 // Live updates for the Damba dashboard.
 //
-// A live page holds an element #live whose data attributes name the URL of
+// A live page contains an element #live whose data attributes name the URL of
 // its live part (data-live-url) and the stream id of the newest event that
 // the server took into account (data-after). This script follows the event
 // stream from that id, adds each event to the events table if the page has
