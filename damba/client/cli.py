@@ -531,8 +531,12 @@ def watch(client: Client, after: str | None, from_start: bool, count: int | None
                 wait = retry_seconds
             except ApiError as error:
                 failures += 1
-                retryable = error.code in ("unreachable", "streams_busy")
-                if not (connected and retryable) or failures > WATCH_RECONNECTS:
+                # A busy server is worth waiting for; an unreachable one only
+                # after it has served this command once.
+                retryable = error.code == "streams_busy" or (
+                    connected and error.code == "unreachable"
+                )
+                if not retryable or failures > WATCH_RECONNECTS:
                     client.fail(error)
                 wait = error.retry_after or retry_seconds
                 click.echo(f"{error.desc} Retrying in {wait:g} s.", err=True)

@@ -43,21 +43,19 @@
     status.textContent = text;
   }
 
-  // Tell whether an event may change what the live part shows.
+  // Tell whether an event may change what the live part shows. Every event
+  // changes the overview, whose event count includes rejected actions.
   function concerns(event) {
+    if (!watchSid && !watchRid) {
+      return true;
+    }
     if (event.result !== "ok") {
       return false;
     }
     if (event.event === "delroute" || event.event === "deluser") {
       return true;
     }
-    if (watchSid) {
-      return event.sid === watchSid;
-    }
-    if (watchRid) {
-      return event.rid === watchRid;
-    }
-    return true;
+    return watchSid ? event.sid === watchSid : event.rid === watchRid;
   }
 
   function scheduleRefresh() {
@@ -123,10 +121,31 @@
     return step === 999 ? "ended" : String(step);
   }
 
-  function addRow(event) {
+  // Events wait here until the next paint, and only the newest maxRows of
+  // them become rows, so a busy stream costs the page little.
+  var pending = [];
+  var painting = false;
+
+  function queueRow(event) {
     if (!eventsBody) {
       return;
     }
+    pending.push(event);
+    if (pending.length > maxRows) {
+      pending.splice(0, pending.length - maxRows);
+    }
+    if (!painting) {
+      painting = true;
+      window.requestAnimationFrame(function () {
+        painting = false;
+        var batch = pending;
+        pending = [];
+        batch.forEach(addRow);
+      });
+    }
+  }
+
+  function addRow(event) {
     var row = document.createElement("tr");
     row.className = "fresh result-" + event.result;
     row.dataset.id = event.id;
@@ -167,7 +186,7 @@
     source.onmessage = function (message) {
       var event = JSON.parse(message.data);
       lastId = message.lastEventId || lastId;
-      addRow(event);
+      queueRow(event);
       if (concerns(event)) {
         scheduleRefresh();
       }
