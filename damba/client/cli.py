@@ -1,8 +1,8 @@
 """The participant commands of ``damba``: a client of the REST API over HTTP.
 
-Every command talks to the server at DAMBA_URL (or --url), prints text for
-people or, with --json, the API's JSON reply as received, and exits 1 with
-the API's sentence when the request fails.
+Every command talks to the server at DAMBA_URL (or --url). It prints text
+for people, or with --json the API's JSON reply as received, and it exits 1
+with the API's sentence when the request fails.
 """
 
 from __future__ import annotations

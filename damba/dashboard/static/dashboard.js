@@ -3,9 +3,9 @@
 // A live page contains an element #live whose data attributes name the URL of
 // its live part (data-live-url) and the stream id of the newest event that
 // the server took into account (data-after). This script follows the event
-// stream from that id, adds each event to the events table if the page has
-// one, and re-fetches the live part when an event concerns the page: at
-// most about once a second, however fast events come.
+// stream from that id and adds each event to the events table, if the page
+// has one. When an event concerns the page, it re-fetches the live part, at
+// most about once a second however fast events come.
 (function () {
   "use strict";
 
