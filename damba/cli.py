@@ -99,3 +99,12 @@ def verify() -> None:
         click.echo(difference.describe())
     click.echo(f"{len(differences)} differences.", err=True)
     sys.exit(1)
+
+
+def _add_client_commands() -> None:
+    from damba.client.cli import add_commands
+
+    add_commands(main)
+
+
+_add_client_commands()

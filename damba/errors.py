@@ -16,6 +16,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_key": 400,
     "invalid_query": 400,
     "forbidden": 403,
+    "invalid_path": 400,
     "not_owner": 403,
     "not_your_session": 403,
     "not_found": 404,
@@ -23,6 +24,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_route": 404,
     "unknown_session": 404,
     "no_active_session": 404,
+    "unknown_report": 404,
     "method_not_allowed": 405,
     "name_taken": 409,
     "maxusers_reached": 409,
@@ -42,6 +44,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "store_busy": 503,
     "outcome_unknown": 503,
     "not_ready": 503,
+    "streams_busy": 503,
+    "streams_unsupported": 503,
 }
 
 

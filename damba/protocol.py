@@ -45,11 +45,18 @@ class Read:
 
 @dataclass(frozen=True)
 class ReadEvents:
-    """Read up to ``count`` events after stream id ``after`` (exclusive)."""
+    """Read up to ``count`` events after stream id ``after`` (exclusive).
+
+    With ``block_ms`` set, the store waits up to that many milliseconds for
+    an event newer than ``after`` (XREAD BLOCK) and returns an empty list if
+    none arrives. ``after`` must then be a concrete id, and ``block_ms`` must
+    stay below the Redis client's socket timeout.
+    """
 
     after: str = "-"
     count: int = 100
     reverse: bool = False
+    block_ms: int | None = None
 
 
 @dataclass(frozen=True)

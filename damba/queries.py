@@ -108,8 +108,8 @@ def list_routes() -> Operation:
     return {"desc": f"{plural(len(routes), 'route')}.", "routes": routes}
 
 
-def show_route(rid: str) -> Operation:
-    """Show one route with its text, steps, and how many sessions stand at each step."""
+def _route_and_sessions(rid: str):
+    """Load route ``rid`` and the documents of the sessions running on it."""
     if not ROUTE_ID_PATTERN.fullmatch(rid):
         raise DambaError("invalid_id", f"Route id {rid[:64]!r} is malformed.")
     snapshot = yield Read(docs=(route_key(rid),), members=(route_active_key(rid),))
@@ -125,7 +125,27 @@ def show_route(rid: str) -> Operation:
     body = public_route(route)
     body["active_sessions"] = len(sessions)
     body["active_by_step"] = {str(step): count for step, count in sorted(at_step.items())}
+    return body, sessions
+
+
+def show_route(rid: str) -> Operation:
+    """Show one route with its text, steps, and how many sessions stand at each step."""
+    body, _sessions = yield from _route_and_sessions(rid)
     return {"desc": "", "route": body}
+
+
+def show_route_sessions(rid: str, limit: int) -> Operation:
+    """Show a route as ``show_route`` does, plus up to ``limit`` of its running sessions.
+
+    The sessions come longest-running first.
+    """
+    body, sessions = yield from _route_and_sessions(rid)
+    sessions.sort(key=lambda session: session["started"])
+    return {
+        "desc": "",
+        "route": body,
+        "sessions": [public_session(session) for session in sessions[:limit]],
+    }
 
 
 def public_session(session: dict[str, Any]) -> dict[str, Any]:
@@ -145,13 +165,18 @@ def public_session(session: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def show_session(sid: str) -> Operation:
+def _load_session(sid: str):
     if not SESSION_ID_PATTERN.fullmatch(sid):
         raise DambaError("invalid_id", f"Session id {sid[:64]!r} is malformed.")
     snapshot = yield Read(docs=(session_key(sid),))
     session = snapshot.doc(session_key(sid))
     if session is None:
         raise DambaError("unknown_session", f"Session {sid} does not exist.")
+    return session
+
+
+def show_session(sid: str) -> Operation:
+    session = yield from _load_session(sid)
     return {"desc": "", **public_session(session)}
 
 
@@ -160,6 +185,35 @@ def _is_stream_id(text: str) -> bool:
     if not STREAM_ID_PATTERN.fullmatch(text):
         return False
     return all(int(part) < 2**64 for part in text.split("-"))
+
+
+def show_session_steps(sid: str) -> Operation:
+    """Show a session as ``show_session`` does, plus the names of its route's steps.
+
+    The names are the ones the route had when the session started, so they
+    stay readable after the route is deleted.
+    """
+    session = yield from _load_session(sid)
+    return {"desc": "", "session": public_session(session), "step_names": session["steps"]}
+
+
+def list_active_sessions(limit: int) -> Operation:
+    """List up to ``limit`` running sessions and the number running in all.
+
+    Past ``limit`` the sessions shown are a sample by session id, not the
+    oldest ones, so a busy service costs one bounded read. They come in the
+    order they started.
+    """
+    ids = yield Read(members=(ACTIVE,))
+    sids = sorted(ids.members[ACTIVE])
+    keys = tuple(session_key(sid) for sid in sids[:limit])
+    sessions = _docs((yield Read(docs=keys)), keys)
+    sessions.sort(key=lambda session: session["started"])
+    return {
+        "desc": f"{len(sids)} running sessions.",
+        "total": len(sids),
+        "sessions": [public_session(session) for session in sessions],
+    }
 
 
 def list_events(after: str, count: int, reverse: bool = False) -> Operation:
@@ -179,4 +233,57 @@ def list_events(after: str, count: int, reverse: bool = False) -> Operation:
         "desc": f"{plural(len(events), 'event')}.",
         "events": [event.to_public() for event in events],
         "last_id": last,
+    }
+
+
+def check_stream_id(name: str, value: str) -> None:
+    """Reject ``value`` unless it is a stream id such as 1700000000000-0."""
+    if not STREAM_ID_PATTERN.match(value):
+        raise DambaError(
+            "invalid_query",
+            f"{name} must be a stream id such as 1700000000000-0, got {value[:40]!r}.",
+        )
+
+
+def last_event_id() -> Operation:
+    """Return the id of the newest event, or ``0-0`` if the stream is empty."""
+    newest: list[Event] = yield ReadEvents(count=1, reverse=True)
+    return {"desc": "", "last_id": newest[0].id if newest else "0-0"}
+
+
+def follow_events(after: str, count: int, block_ms: int) -> Operation:
+    """Wait up to ``block_ms`` for events after stream id ``after``; return them.
+
+    This is one step of a catch-up subscription: the caller passes the
+    ``last_id`` of each reply as the next ``after``, so it misses no event
+    however long it was away. ``after`` may be ``0`` for the whole stream.
+    """
+    check_stream_id("after", after)
+    events: list[Event] = yield ReadEvents(after=after, count=count, block_ms=block_ms)
+    return {
+        "desc": f"{len(events)} events.",
+        "events": [event.to_public() for event in events],
+        "last_id": events[-1].id if events else after,
+    }
+
+
+def overview(limits: Limits, sessions: int, events: int) -> Operation:
+    """Gather the dashboard's overview: the service summary, every route, up to
+    ``sessions`` running sessions and the ``events`` newest events.
+
+    The events are read first, so an event appended during the other reads
+    comes after ``last_id`` and a subscriber starting there still sees it.
+    """
+    recent = yield from list_events("-", events, reverse=True)
+    info = yield from service_info(limits)
+    routes = yield from list_routes()
+    running = yield from list_active_sessions(sessions)
+    return {
+        "desc": "",
+        "info": info,
+        "routes": routes["routes"],
+        "sessions": running["sessions"],
+        "sessions_total": running["total"],
+        "events": recent["events"],
+        "last_id": recent["events"][0]["id"] if recent["events"] else "0-0",
     }

@@ -14,6 +14,8 @@ import orjson
 
 from damba import commands
 from damba.config import Settings, load_settings
+from damba.dashboard import wsgi as dashboard_wsgi
+from damba.dashboard.config import DashboardSettings
 from damba.driver import run
 from damba.errors import DambaError
 from damba.store.sync_store import RedisStore, connect
@@ -134,7 +136,11 @@ class RequestLog:
         )
 
 
-def create_app(settings: Settings | None = None, store: RedisStore | None = None) -> falcon.App:
+def create_app(
+    settings: Settings | None = None,
+    store: RedisStore | None = None,
+    dashboard: DashboardSettings | None = None,
+) -> falcon.App:
     """Build the WSGI app; by default from the environment's settings."""
     if settings is None:
         settings = load_settings()
@@ -156,6 +162,7 @@ def create_app(settings: Settings | None = None, store: RedisStore | None = None
         app.add_route(API_PREFIX + endpoint.template, EndpointResource(endpoint, settings, store))
     app.add_route(API_PREFIX + "/openapi.json", OpenAPIResource(openapi_document()))
     add_health_routes(app, settings, store)
+    dashboard_wsgi.add_routes(app, settings, store, dashboard)
     return app
 
 

@@ -467,7 +467,7 @@ def test_stream_never_holds_the_key(api, redis_client, settings):
 @pytest.mark.parametrize(
     "method,path,status,code",
     [
-        ("GET", "/", 404, "not_found"),
+        ("GET", "/api/nothing", 404, "not_found"),
         ("GET", "/api/v1/nothing", 404, "not_found"),
         ("GET", "/api/v1/user/addme", 405, "method_not_allowed"),
         ("POST", "/api/v1/info", 405, "method_not_allowed"),

@@ -131,7 +131,7 @@ def test_worker_error_codes_are_in_catalogue():
 
 
 def test_serve_unknown_path_is_json_404(server):
-    result = requests.get(server.url + "/favicon.ico", timeout=10)
+    result = requests.get(server.url + "/api/nothing", timeout=10)
     assert result.status_code == 404
     assert result.json()["code"] == "not_found"
 

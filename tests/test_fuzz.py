@@ -21,6 +21,8 @@ def test_generated_requests_follow_the_document(api, store):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", api.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 17
+    # The event stream holds its response open for minutes; its own tests cover it.
+    operations = [op for op in operations if not op.path.endswith("/events/stream")]
 
     for operation in operations:
 

@@ -11,10 +11,13 @@ def app_routes(app) -> set[tuple[str, str]]:
     """List (path template, method) for every responder the app routes to.
 
     HEAD and OPTIONS are left out: every GET path answers HEAD, and every
-    path answers OPTIONS, the same way.
+    path answers OPTIONS, the same way. The dashboard's HTML pages are not
+    part of the API, so only /api/ paths and the health checks count.
     """
     found = set()
     for route in falcon.inspect.inspect_app(app).routes:
+        if not (route.path.startswith("/api/") or route.path in ("/healthz", "/readyz")):
+            continue
         for method in route.methods:
             if not method.internal and method.method not in ("HEAD", "OPTIONS"):
                 found.add((route.path, method.method))

@@ -114,6 +114,8 @@ class RedisStore:
         return stream_id
 
     def read_events(self, request: ReadEvents) -> list[Event]:
+        if request.block_ms is not None:
+            return self._wait_for_events(request)
         if request.reverse:
             high = "+" if request.after in ("-", "+") else f"({request.after}"
             call = lambda: self.client.xrevrange(self.stream, high, "-", request.count)
@@ -124,6 +126,21 @@ class RedisStore:
             return []
         entries = self._retry_read(call)
         return [Event.from_fields(entry_id, fields) for entry_id, fields in entries]
+
+    def _wait_for_events(self, request: ReadEvents) -> list[Event]:
+        """XREAD BLOCK: wait for events after ``request.after``, or return []."""
+        reply = self._retry_read(
+            lambda: self.client.xread(
+                {self.stream: request.after}, count=request.count, block=request.block_ms
+            )
+        )
+        # connect() speaks RESP2, whose XREAD reply is [[stream, entries]] or
+        # an empty reply once the block time passes with no event.
+        return [
+            Event.from_fields(entry_id, fields)
+            for _stream, entries in reply or []
+            for entry_id, fields in entries
+        ]
 
     def open_stream(self, event: Event) -> str | None:
         """Append ``event`` if the stream is new; return its id, or None."""

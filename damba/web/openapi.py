@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from damba import __version__
+from damba.dashboard.stream import STREAM_PATH, openapi_path_item
 from damba.errors import STATUS_BY_CODE
 from damba.web import health
 from damba.web.endpoints import API_PREFIX, ENDPOINTS, Endpoint
@@ -144,6 +145,7 @@ def openapi_document() -> dict[str, Any]:
         }
     }
     paths.update(health.openapi_paths())
+    paths[API_PREFIX + STREAM_PATH] = openapi_path_item()
     return {
         "openapi": "3.0.3",
         "info": {
