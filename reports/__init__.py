@@ -1,0 +1,1 @@
+"""Statistics reports over the event stream."""
