@@ -1,15 +1,17 @@
-"""``damba serve``: run the API under gunicorn, with a Redis to talk to.
+"""``damba serve``: run the API under gunicorn, or under uvicorn with
+``--asgi``, with a Redis to talk to.
 
-With no DAMBA_REDIS_URL the master process starts one embedded Valkey before
-any worker starts and stops it when gunicorn exits; the workers inherit its
-URL through the environment.
+With no DAMBA_REDIS_URL the parent process starts one embedded Valkey before
+any worker starts and stops it when the server exits; the workers inherit
+its URL through the environment.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from gunicorn.app.base import BaseApplication
@@ -81,9 +83,13 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, access_lo
     return options
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
-          access_log: bool = False) -> None:
-    """Start Redis if needed, open the stream, and run gunicorn until it exits."""
+@contextmanager
+def provide_redis(settings: Settings) -> Iterator[str]:
+    """Yield the URL of the Redis to serve from, its event stream opened.
+
+    Starts embedded Valkey when DAMBA_REDIS_URL is unset and stops it on
+    exit. The URL is put in the environment, where the workers read it.
+    """
     with ExitStack() as stack:
         url = settings.redis_url
         if url:
@@ -93,8 +99,43 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
             log.info("Redis in use: embedded Valkey at %s; its data is lost on exit", url)
         os.environ["DAMBA_REDIS_URL"] = url
         open_stream(settings, url)
-        log.info(
-            "serving Damba %s on http://%s:%d with %d workers, prefix %r, limits %s",
-            __version__, host, port, workers, settings.key_prefix, settings.limits,
-        )
+        yield url
+
+
+def log_serving(settings: Settings, server: str, host: str, port: int, workers: int) -> None:
+    log.info(
+        "serving Damba %s under %s on http://%s:%d with %d workers, prefix %r, limits %s",
+        __version__, server, host, port, workers, settings.key_prefix, settings.limits,
+    )
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
+          access_log: bool = False) -> None:
+    """Start Redis if needed, open the stream, and run gunicorn until it exits."""
+    with provide_redis(settings):
+        log_serving(settings, "gunicorn", host, port, workers)
         GunicornServer("damba.wsgi:create_app()", gunicorn_options(host, port, workers, threads, access_log)).run()
+
+
+def serve_asgi(settings: Settings, host: str, port: int, workers: int,
+               access_log: bool = False) -> None:
+    """Start Redis if needed, open the stream, and run uvicorn until it exits."""
+    import uvicorn
+
+    from damba.uvicorn_logging import log_config
+
+    with provide_redis(settings):
+        log_serving(settings, "uvicorn", host, port, workers)
+        uvicorn.run(
+            "damba.asgi:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=log_config(settings.log_level, access_log),
+            access_log=access_log,
+            lifespan="on",
+            # Seconds a worker has to finish its requests after SIGTERM, as
+            # gunicorn's graceful_timeout above.
+            timeout_graceful_shutdown=20,
+        )

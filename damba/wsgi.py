@@ -6,47 +6,25 @@ from the environment; tests call ``create_app(settings, store)`` directly.
 
 from __future__ import annotations
 
-import logging
-import time
-
 import falcon
 import orjson
 
-from damba import commands
 from damba.config import Settings, load_settings
 from damba.driver import run
 from damba.errors import DambaError
 from damba.store.sync_store import RedisStore, connect
-from damba.web import errors
-from damba.web.endpoints import API_PREFIX, ENDPOINTS, Call, Endpoint, rejection_context
-from damba.web.logs import redact_path
+from damba.web import errors, handling
+from damba.web.endpoints import API_PREFIX, ENDPOINTS, Call, Endpoint
+from damba.web.logs import RequestLog
 from damba.web.openapi import openapi_document
-
-log = logging.getLogger("damba.web")
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
     """Read the request body, or raise body_too_large past ``limit`` bytes."""
-    length = req.content_length
-    if length is not None and length > limit:
-        raise body_too_large(limit)
+    handling.check_body_length(req.content_length, limit)
     data = req.bounded_stream.read(limit + 1)
-    if len(data) > limit:
-        raise body_too_large(limit)
+    handling.check_body_length(len(data), limit)
     return data
-
-
-def body_too_large(limit: int) -> DambaError:
-    return DambaError(
-        "body_too_large",
-        f"The request body is larger than {limit} bytes, the limit set by "
-        f"DAMBA_MAX_BODY; send a smaller one.",
-    )
-
-
-def single_values(params: dict) -> dict[str, str]:
-    """Keep the last value of a repeated query parameter."""
-    return {name: value[-1] if isinstance(value, list) else value for name, value in params.items()}
 
 
 class EndpointResource:
@@ -59,31 +37,28 @@ class EndpointResource:
         setattr(self, "on_" + endpoint.method.lower(), self.respond)
 
     def respond(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        call = Call(params=params, query=single_values(req.params))
+        call = handling.request_call(req, params)
         try:
             if self.endpoint.method == "POST":
-                call = Call(
-                    params=params,
-                    query=call.query,
-                    body=read_body(req, self.settings.max_body),
-                    content_type=req.content_type or "",
-                )
+                body = read_body(req, self.settings.max_body)
+                call = handling.with_body(call, body, req.content_type)
             reply = run(self.store, self.endpoint.build(self.settings, call))
         except DambaError as error:
-            if error.code == "body_too_large" and self.endpoint.action:
-                self._record_rejection(call, error)
+            self._record_rejection(call, error)
             errors.render_damba_error(resp, error)
             return
-        resp.status = self.endpoint.status
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = orjson.dumps({"result": "ok", **reply})
+        handling.render_reply(resp, self.endpoint, reply)
 
     def _record_rejection(self, call: Call, error: DambaError) -> None:
         """Append the error event for a request rejected before its operation ran."""
+        operation = handling.rejection(self.endpoint, call, error)
+        if operation is None:
+            return
         try:
-            run(self.store, commands.reject(rejection_context(self.endpoint, call), error))
-        except DambaError:
-            pass
+            run(self.store, operation)
+        except DambaError as failure:
+            if failure is not error:
+                handling.log_unrecorded(self.endpoint, error, failure)
 
 
 class OpenAPIResource:
@@ -93,21 +68,6 @@ class OpenAPIResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = self._body
-
-
-class RequestLog:
-    """Middleware: one log line per request, with any access key redacted."""
-
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        req.context.started = time.perf_counter()
-
-    def process_response(self, req, resp, resource, req_succeeded: bool) -> None:
-        started = getattr(req.context, "started", None)
-        elapsed_ms = (time.perf_counter() - started) * 1000 if started else 0.0
-        log.info(
-            "%s %s %s %.1fms",
-            req.method, redact_path(req.path), resp.status_code, elapsed_ms,
-        )
 
 
 def create_app(settings: Settings | None = None, store: RedisStore | None = None) -> falcon.App:
@@ -125,7 +85,7 @@ def create_app(settings: Settings | None = None, store: RedisStore | None = None
     app = falcon.App(middleware=[RequestLog()])
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(errors.serialize_http_error)
-    app.add_error_handler(Exception, lambda req, resp, ex, params: errors.render_unexpected(req, resp, ex))
+    app.add_error_handler(Exception, _unexpected_error_handler)
     app.add_error_handler(falcon.HTTPError, _http_error_handler)
 
     for endpoint in ENDPOINTS:
@@ -135,7 +95,8 @@ def create_app(settings: Settings | None = None, store: RedisStore | None = None
 
 
 def _http_error_handler(req, resp, error: falcon.HTTPError, params) -> None:
-    resp.status = error.status
-    if error.headers:
-        resp.set_headers(error.headers)
-    errors.serialize_http_error(req, resp, error)
+    errors.render_http_error(req, resp, error)
+
+
+def _unexpected_error_handler(req, resp, error: Exception, params) -> None:
+    errors.render_unexpected(req, resp, error)

@@ -48,6 +48,14 @@ def serialize_http_error(req, resp, error: falcon.HTTPError) -> None:
     resp.data = orjson.dumps(http_error_body(error))
 
 
+def render_http_error(req, resp, error: falcon.HTTPError) -> None:
+    """Render an HTTPError that Falcon raised with its status, headers and our JSON."""
+    resp.status = error.status
+    if error.headers:
+        resp.set_headers(error.headers)
+    serialize_http_error(req, resp, error)
+
+
 def render_damba_error(resp, error: DambaError) -> None:
     resp.status = error.status
     resp.content_type = falcon.MEDIA_JSON
