@@ -22,7 +22,13 @@ from damba.web.openapi import openapi_document
 def read_body(req: falcon.Request, limit: int) -> bytes:
     """Read the request body, or raise body_too_large past ``limit`` bytes."""
     handling.check_body_length(req.content_length, limit)
-    data = req.bounded_stream.read(limit + 1)
+    stream = req.bounded_stream
+    if req.content_length is None and req.env.get("wsgi.input_terminated"):
+        # A chunked body declares no length. gunicorn decodes it and ends the
+        # input where the body ends (it sets wsgi.input_terminated), so it can
+        # be read like the ASGI app reads it; bounded_stream would read nothing.
+        stream = req.stream
+    data = stream.read(limit + 1)
     handling.check_body_length(len(data), limit)
     return data
 
