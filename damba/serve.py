@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -124,6 +125,11 @@ def serve_asgi(settings: Settings, host: str, port: int, workers: int,
 
     from damba.uvicorn_logging import log_config
 
+    # uvicorn running one worker in this process shuts down on SIGTERM, puts
+    # back the handler it found and raises the signal again. With Python's
+    # default handler that would end the process before the embedded Valkey
+    # is stopped; this handler ends it through SystemExit, which stops it.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with provide_redis(settings):
         log_serving(settings, "uvicorn", host, port, workers)
         uvicorn.run(
@@ -139,3 +145,7 @@ def serve_asgi(settings: Settings, host: str, port: int, workers: int,
             # gunicorn's graceful_timeout above.
             timeout_graceful_shutdown=20,
         )
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)

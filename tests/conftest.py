@@ -98,16 +98,17 @@ def api(app_kind, settings, request):
 def start_server(app_kind, redis_url, key_prefix, tmp_path):
     """Start real ``damba serve`` processes of the app kind; stop them after the test.
 
-    Call it with environment overrides, such as ``DAMBA_MAXUSERS="5"``; a
-    value of None removes the variable, so ``DAMBA_REDIS_URL=None`` makes
+    Call it with extra ``damba serve`` options, a worker count (2 unless
+    given) and environment overrides, such as ``DAMBA_MAXUSERS="5"``. An
+    override of None removes the variable, so ``DAMBA_REDIS_URL=None`` makes
     the server start its own embedded Valkey.
     """
     started: list[ServerProcess] = []
 
-    def start(*args: str, **env: str | None) -> ServerProcess:
+    def start(*args: str, workers: int = 2, **env: str | None) -> ServerProcess:
         environment = {"DAMBA_REDIS_URL": redis_url, "DAMBA_KEY_PREFIX": key_prefix}
         environment.update(env)
-        server = ServerProcess.start(app_kind, tmp_path, environment, args)
+        server = ServerProcess.start(app_kind, tmp_path, environment, args, workers)
         started.append(server)
         return server
 

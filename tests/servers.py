@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -66,6 +66,8 @@ class ServerProcess:
     process: subprocess.Popen
     stdout_path: Path
     stderr_path: Path
+    # PIDs of the children still running after the server itself exited.
+    leftovers: list[int] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -120,19 +122,29 @@ class ServerProcess:
         return False
 
     def stop(self) -> int | None:
-        """Stop the server by its PID and return its exit code."""
+        """Stop the server by its PID and return its exit code.
+
+        Children still running once the deadline has passed are recorded in
+        ``leftovers`` and then killed by their PIDs, so a failing test leaks
+        no process.
+        """
         if self.process.poll() is not None:
             return self.process.returncode
         children = child_pids(self.process.pid)
         self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=STOP_DEADLINE)
+            self.process.wait(timeout=STOP_DEADLINE)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        for pid in children:
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        # Children such as multiprocessing's resource tracker exit on their
+        # own just after the parent; give them until the deadline.
+        deadline = time.monotonic() + STOP_DEADLINE
+        while any(pid_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.leftovers = [pid for pid in children if pid_alive(pid)]
+        for pid in self.leftovers:
+            os.kill(pid, signal.SIGKILL)
         return self.process.returncode
 
     def stdout(self) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 from click.testing import CliRunner
 from helpers import ROUTE_TEXT, stream_events
-from servers import child_pids, pid_alive
+from servers import child_pids
 
 from damba.cli import main
 
@@ -49,6 +50,15 @@ def test_server_full_flow(start_server, settings, redis_client):
         "init", "adduser", "addroute", "startsess",
         "stepsess", "stepsess", "stepsess", "deluser",
     ]
+
+
+def test_server_single_worker(start_server):
+    """One worker, which the server runs in its own process, serves and stops cleanly."""
+    server = start_server(workers=1)
+    key = post(server, "/user/addme").json()["uid"]
+    assert post(server, f"/addroute/uid/{key}/steps/1").status_code == 201
+    assert server.stop() == 0
+    assert "with 1 workers" in server.stderr()
 
 
 def test_server_errors_are_json(start_server):
@@ -119,15 +129,15 @@ def test_server_logs_hide_keys(start_server):
     assert "/addroute/uid/***/steps/2" in server.stdout()
 
 
-def test_server_embedded_valkey(start_server):
-    """Without DAMBA_REDIS_URL the server runs its own Valkey and stops it on exit."""
-    server = start_server(DAMBA_REDIS_URL=None)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_server_embedded_valkey(start_server, workers):
+    """Without DAMBA_REDIS_URL the server runs its own Valkey and stops it on SIGTERM."""
+    server = start_server(workers=workers, DAMBA_REDIS_URL=None)
     assert post(server, "/user/addme?name=solo").status_code == 201
     assert get(server, "/info").json()["counts"]["users"] == 1
-    children = child_pids(server.process.pid)
-    assert children
+    assert child_pids(server.process.pid)
     assert server.stop() == 0
-    assert [pid for pid in children if pid_alive(pid)] == []
+    assert server.leftovers == []
     assert "embedded Valkey" in server.stderr()
 
 
