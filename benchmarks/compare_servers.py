@@ -3,8 +3,8 @@
 Starts ``damba serve`` (gunicorn) and ``damba serve --asgi`` (uvicorn) as
 two processes with the same worker count, on the same Redis, each under its
 own key prefix. Then it drives one server at a time with the same mix of
-requests from a fixed number of concurrent clients, alternating between
-the servers for several rounds so that a drift of the machine hits both,
+requests from a fixed number of concurrent clients. It alternates between
+the servers for several rounds, so that a drift of the machine hits both,
 and prints throughput and latency percentiles side by side with their
 ratio.
 
@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -44,7 +45,7 @@ from damba.embedded import EmbeddedValkey
 KINDS = ("wsgi", "asgi")
 SERVER_NAMES = {"wsgi": "WSGI (gunicorn)", "asgi": "ASGI (uvicorn)"}
 
-# Seconds a server may take to answer its first request, and to exit.
+# Seconds a server may take to accept its first connection, and to exit.
 START_DEADLINE = 60.0
 STOP_DEADLINE = 30.0
 
@@ -71,33 +72,34 @@ class Server:
 
 
 def start_server(kind: str, redis_url: str, workers: int, log_folder: Path) -> Server:
-    """Start ``damba serve`` of ``kind`` under its own prefix and wait until it answers."""
+    """Start ``damba serve`` of ``kind`` under its own prefix and wait for its port."""
     port = free_port()
     prefix = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ)
+    # The mix registers a participant and a route per flow and removes them
+    # at its end, but flows cut off at the end of a round leave theirs. The
+    # log level stays at its default, so each server writes its usual lines.
     env.update(
         DAMBA_REDIS_URL=redis_url,
         DAMBA_KEY_PREFIX=prefix,
-        # The mix registers a participant and a route per flow and removes
-        # them at its end; flows cut off at the end of a round leave theirs.
         DAMBA_MAXUSERS="1000000",
         DAMBA_MAXROUTES="1000000",
-        # One log line per request and per event would cost both servers
-        # the same and is not what is measured.
-        DAMBA_LOG_LEVEL="WARNING",
     )
     command = [sys.executable, "-m", "damba", "serve", "--port", str(port),
                "--workers", str(workers)]
     if kind == "asgi":
         command.append("--asgi")
-    log = open(log_folder / f"{kind}.log", "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=log, env=env,
-                               start_new_session=True)
+
+    log_path = log_folder / f"{kind}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log, env=env,
+                                   start_new_session=True)
     server = Server(kind, port, prefix, process)
+
     deadline = time.monotonic() + START_DEADLINE
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{kind} server exited; see {log.name}")
+            raise RuntimeError(f"{kind} server exited:\n{log_path.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return server
@@ -134,7 +136,8 @@ class Sample:
     """The requests of one server in one or more rounds."""
 
     latencies: list[float] = field(default_factory=list)
-    unexpected: int = 0
+    # Responses whose status was not the expected one, by status and error code.
+    unexpected: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     # CPU seconds the load client itself used, to tell whether it, rather
     # than the server, limited the throughput.
@@ -142,7 +145,7 @@ class Sample:
 
     def add(self, other: Sample) -> None:
         self.latencies += other.latencies
-        self.unexpected += other.unexpected
+        self.unexpected.update(other.unexpected)
         self.seconds += other.seconds
         self.client_cpu_seconds += other.client_cpu_seconds
 
@@ -180,7 +183,7 @@ class Client:
             body = await response.json()
         self.sample.latencies.append(time.perf_counter() - started)
         if response.status != expected:
-            self.sample.unexpected += 1
+            self.sample.unexpected[(response.status, body.get("code", "-"))] += 1
             return None
         return body
 
@@ -246,7 +249,7 @@ def summarise(sample: Sample) -> dict[str, float]:
         "latency p90 (ms)": percentile(latencies, 0.90) * 1000,
         "latency p99 (ms)": percentile(latencies, 0.99) * 1000,
         "latency max (ms)": latencies[-1] * 1000,
-        "unexpected statuses": sample.unexpected,
+        "unexpected statuses": sum(sample.unexpected.values()),
         "load client CPU (%)": 100 * sample.client_cpu_seconds / sample.seconds,
     }
 
@@ -263,6 +266,18 @@ def print_table(results: dict[str, Sample]) -> None:
         print(f"{name:24}{number.format(wsgi)}{number.format(asgi)}{ratio:>12}")
 
 
+def print_problems(kind: str, log_path: Path, shown: int = 5) -> None:
+    """Print how many warnings and errors the server logged, and the first few."""
+    problems = [
+        line for line in log_path.read_text(errors="replace").splitlines()
+        if " WARNING " in line or " ERROR " in line or "Traceback" in line
+    ]
+    if problems:
+        print(f"{SERVER_NAMES[kind]} logged {len(problems)} warnings and errors, first:")
+        for line in problems[:shown]:
+            print("  " + line)
+
+
 def describe_machine(client: redis.Redis) -> list[str]:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -277,8 +292,10 @@ def describe_machine(client: redis.Redis) -> list[str]:
     server = client.info("server")
     redis_name = server.get("server_name", "redis")
     redis_version = server.get(f"{redis_name}_version", server["redis_version"])
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu}",
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu}; "
+        f"load average before the first round {load}",
         f"system: {platform.platform()}; Python {platform.python_version()}",
         f"packages: {packages}",
         f"uvicorn extras installed: {', '.join(loops) or 'none'}",
@@ -304,19 +321,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=32,
                         help="concurrent clients, each with one keep-alive connection "
                              "(default 32)")
-    parser.add_argument("--duration", type=float, default=20.0,
-                        help="seconds of load on each server in each round (default 20)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds, each loading both servers in turn (default 3)")
+    parser.add_argument("--duration", type=float, default=10.0,
+                        help="seconds of load on each server in each round (default 10)")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="rounds, each loading both servers in turn (default 6)")
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds of unmeasured load before the first round (default 3)")
     parser.add_argument("--max-requests", type=int, default=200_000,
-                        help="most requests to one server in one round (default 200000)")
+                        help="maximum requests to one server in one round (default 200000)")
     return parser.parse_args()
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(1)
 
 
 def main() -> None:
     args = parse_args()
+    # Stopping the script with SIGTERM still stops both servers and deletes
+    # their prefixes, in the finally clause below.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with ExitStack() as stack, tempfile.TemporaryDirectory() as logs:
         redis_url = os.environ.get("DAMBA_REDIS_URL")
         if not redis_url:
@@ -336,22 +360,39 @@ def main() -> None:
             for kind in KINDS:
                 asyncio.run(drive(servers[kind], args.clients, args.warmup, args.max_requests))
             results = {kind: Sample() for kind in KINDS}
+            ratios = []
             for round_number in range(1, args.rounds + 1):
+                rates = {}
                 for kind in KINDS:
                     sample = asyncio.run(
                         drive(servers[kind], args.clients, args.duration, args.max_requests)
                     )
                     results[kind].add(sample)
-                    rate = len(sample.latencies) / sample.seconds
-                    print(f"round {round_number} {SERVER_NAMES[kind]}: {rate:,.0f} req/s",
-                          flush=True)
+                    rates[kind] = len(sample.latencies) / sample.seconds
+                ratios.append(rates["asgi"] / rates["wsgi"])
+                print(
+                    f"round {round_number}: WSGI {rates['wsgi']:,.0f} req/s, "
+                    f"ASGI {rates['asgi']:,.0f} req/s, ratio {ratios[-1]:.2f}",
+                    flush=True,
+                )
             print()
             print_table(results)
+            # The median of the per-round ratios resists a load from outside
+            # the benchmark that lasts only a round or two.
+            print(
+                f"\nthroughput ratio ASGI/WSGI per round: median "
+                f"{statistics.median(ratios):.2f}, range {min(ratios):.2f} to {max(ratios):.2f}"
+            )
+            for kind in KINDS:
+                for (status, code), count in sorted(results[kind].unexpected.items()):
+                    print(f"{SERVER_NAMES[kind]}: {count} unexpected {status} {code}")
         finally:
             for server in servers.values():
                 stop_server(server)
                 delete_prefix(client, server.prefix)
             client.close()
+            for kind in servers:
+                print_problems(kind, Path(logs) / f"{kind}.log")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 ``--asgi``, with a Redis to talk to.
 
 With no DAMBA_REDIS_URL the parent process starts one embedded Valkey before
-any worker starts and stops it when the server exits; the workers inherit
+any worker starts, and stops it when the server exits. The workers inherit
 its URL through the environment.
 """
 
@@ -128,7 +128,7 @@ def serve_asgi(settings: Settings, host: str, port: int, workers: int,
     # uvicorn running one worker in this process shuts down on SIGTERM, puts
     # back the handler it found and raises the signal again. With Python's
     # default handler that would end the process before the embedded Valkey
-    # is stopped; this handler ends it through SystemExit, which stops it.
+    # is stopped. This handler ends it through SystemExit, which stops Valkey.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with provide_redis(settings):
         log_serving(settings, "uvicorn", host, port, workers)

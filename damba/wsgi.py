@@ -24,9 +24,10 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
     handling.check_body_length(req.content_length, limit)
     stream = req.bounded_stream
     if req.content_length is None and req.env.get("wsgi.input_terminated"):
-        # A chunked body declares no length. gunicorn decodes it and ends the
-        # input where the body ends (it sets wsgi.input_terminated), so it can
-        # be read like the ASGI app reads it; bounded_stream would read nothing.
+        # A chunked body declares no length, so bounded_stream would read
+        # nothing. gunicorn decodes the body and ends the input where the
+        # body ends (it sets wsgi.input_terminated), so the input is read to
+        # the limit, as the ASGI app reads it.
         stream = req.stream
     data = stream.read(limit + 1)
     handling.check_body_length(len(data), limit)

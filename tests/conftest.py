@@ -86,7 +86,7 @@ def app_kind(request):
 
 @pytest.fixture
 def api(app_kind, settings, request):
-    """A falcon.testing client of the WSGI or the ASGI app, as app_kind says."""
+    """A falcon.testing client of the app that app_kind names."""
     if app_kind == "wsgi":
         app = wsgi.create_app(settings, request.getfixturevalue("store"))
     else:

@@ -1,9 +1,9 @@
 """A TCP proxy in front of the test Redis that can lose replies on purpose.
 
 It forwards bytes both ways. Once armed with a marker, it forwards the next
-command that contains the marker to Redis, so Redis runs it, then closes
-the client's connection instead of passing the reply back: the client sees
-exactly what a network failure after sending looks like.
+command that contains the marker to Redis, so Redis runs it. Then it closes
+the client's connection instead of passing the reply back, so the client
+sees what a network failure after sending looks like.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class ReplyDroppingProxy:
 
     def _forward_commands(self, client, upstream, doomed: threading.Event) -> None:
         while chunk := _receive(client):
-            # Mark the connection before Redis can answer, so the reply
+            # Mark the connection before Redis can reply, so the reply
             # thread never passes this command's reply on.
             if self._claim_drop(chunk):
                 doomed.set()

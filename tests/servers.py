@@ -1,9 +1,9 @@
 """Real ``damba serve`` processes for end-to-end and race tests.
 
-Each server runs as its own process group leader on a free loopback port,
-writes its standard output and error to files the test can read, and is
-stopped by its PID: SIGTERM first, so it shuts down as in production, and
-SIGKILL for it and any child it leaves behind only if that fails.
+Each server runs in its own session on a free loopback port and writes its
+standard output and error to files the test can read. It is stopped by its
+PID with SIGTERM, so it shuts down as in production. SIGKILL follows only
+for a server that outlives the deadline, and for any child it leaves behind.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-# Seconds a server may take to answer its first request, or to exit after
+# Seconds a server may take to respond to its first request, or to exit after
 # SIGTERM. Both are deadlines for a broken server, never expected durations.
 START_DEADLINE = 60.0
 STOP_DEADLINE = 30.0
@@ -75,7 +75,7 @@ class ServerProcess:
 
     @classmethod
     def start(cls, kind: str, folder: Path, env: dict, args=(), workers: int = 2):
-        """Start a server of ``kind`` ("wsgi" or "asgi") and wait until it answers."""
+        """Start a server of ``kind`` ("wsgi" or "asgi") and wait until it responds."""
         environment = dict(os.environ)
         for name, value in env.items():
             if value is None:

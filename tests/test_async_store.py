@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 
 import pytest
+import redis
 from helpers import stream_events
 from proxy import ReplyDroppingProxy
 
@@ -16,7 +17,7 @@ from damba.errors import DambaError
 from damba.events import Event, now_iso
 from damba.protocol import Backoff, Commit, Read, ReadEvents, Snapshot
 from damba.store import async_store, scripts
-from damba.store.policy import COMMIT_RESENDS
+from damba.store.policy import COMMIT_RESENDS, never_sent
 from damba.store.sync_store import RedisStore, connect
 from damba.state import USERS
 
@@ -128,6 +129,45 @@ def test_redis_retries_off(settings):
     """The asyncio client never retries a command by itself."""
     client = async_store.connect(settings, settings.redis_url)
     assert client.get_retry().get_retries() == 0
+
+
+def test_pool_waits_for_connection(settings, redis_client):
+    """Commits beyond the pool's connections wait for one instead of failing."""
+    store = async_store.AsyncRedisStore(
+        lambda: async_store.connect(settings, settings.redis_url, max_connections=2),
+        settings.key_prefix,
+    )
+
+    async def commit_many():
+        commits = [
+            store.commit(Commit(event=Event("init", now_iso()), changes=[], checks=[]))
+            for _ in range(20)
+        ]
+        stream_ids = await asyncio.gather(*commits)
+        await store.aclose()
+        return stream_ids
+
+    stream_ids = asyncio.run(commit_many())
+    assert len(set(stream_ids)) == 20
+    assert len(stream_events(redis_client, settings.key_prefix)) == 20
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
+        redis.exceptions.MaxConnectionsError("Too many connections"),
+        redis.ConnectionError("No connection available."),
+    ],
+)
+def test_never_sent_errors(error):
+    """Failures to get a connection count as commands never sent."""
+    assert never_sent(error)
+
+
+def test_sent_error_may_have_applied():
+    """A connection lost while waiting for the reply may have applied the command."""
+    assert not never_sent(redis.ConnectionError("Connection closed by server."))
 
 
 def test_unreachable_store():

@@ -22,21 +22,36 @@ from damba.store import policy, scripts
 from damba.store.policy import STORE_ERRORS
 
 
-def connect(settings: Settings, url: str) -> aioredis.Redis:
+# Connections one event loop keeps open to Redis at most, which is also
+# redis-py 8's default pool size.
+MAX_CONNECTIONS = 100
+
+
+def connect(
+    settings: Settings, url: str, max_connections: int = MAX_CONNECTIONS
+) -> aioredis.Redis:
     """Open an asyncio client whose commands are never retried by redis-py itself.
 
     redis-py 8 retries a command after a timeout by default, which could
-    append one event twice, so retries are off here as in the blocking
-    client, and ``AsyncRedisStore`` retries as ``damba.store.policy`` says.
+    append one event twice. So retries are off here, as in the blocking
+    client, and ``AsyncRedisStore`` follows the policy in ``damba.store.policy``.
+
+    An ASGI worker serves any number of requests at once, so the pool is a
+    blocking one: past ``max_connections`` a request waits up to the Redis
+    timeout for a free connection. redis-py's default pool raises
+    MaxConnectionsError at once instead.
     """
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=settings.redis_timeout,
         decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 @dataclass(frozen=True)
@@ -57,9 +72,10 @@ class AsyncRedisStore:
     url)``. A redis.asyncio connection belongs to the event loop that opened
     it and fails on any other, so the store opens one client, with its own
     connection pool, per event loop. A uvicorn worker runs one loop for its
-    whole life and so gets one client; a caller that runs each request on a
+    whole life and so gets one client. A caller that runs each request on a
     new loop, such as a test that calls ``asyncio.run`` per request, gets a
-    fresh client each time, and the one left on the old loop is dropped.
+    fresh client each time, and the client of the old loop is dropped
+    unclosed, because its connections cannot be closed from another loop.
     """
 
     def __init__(self, open_client: Callable[[], aioredis.Redis], prefix: str) -> None:

@@ -2,9 +2,10 @@
 
 redis-py's own retries are turned off in both clients (see ``connect`` in
 ``sync_store`` and ``async_store``), so this module is the whole retry
-policy: reads are retried freely, and a commit is resent only with its
-receipt id, which the commit script uses to answer a resend with the first
-result instead of appending the event twice. Nothing here performs I/O, so
+policy. A read is retried after a connection error or a timeout, since it
+changes nothing. A commit is resent only with its receipt id, and the
+commit script returns the first result to a resend whose receipt id it has
+seen, instead of appending the event twice. Nothing here performs I/O, so
 the blocking and the asyncio store follow the same rules.
 """
 
@@ -53,9 +54,14 @@ def outcome_unknown(error: Exception) -> DambaError:
 def never_sent(error: Exception) -> bool:
     """Tell whether a store error happened before the command left the client."""
     # redis-py 8.1 words every failure to open a connection "... connecting to
-    # <host>", in the blocking and the asyncio client alike; any other failure
-    # may have come after the command was sent.
-    return "connecting to" in str(error)
+    # <host>", in the blocking and the asyncio client alike. A pool with no
+    # free connection raises MaxConnectionsError, or in the blocking pool
+    # "No connection available.", before it sends anything. Any other
+    # failure may have come after the command was sent.
+    if isinstance(error, redis.exceptions.MaxConnectionsError):
+        return True
+    message = str(error)
+    return "connecting to" in message or "No connection available" in message
 
 
 def read_failed(error: Exception) -> DambaError:
@@ -87,7 +93,7 @@ def resend_pause(attempt: int, error: Exception, receipt: str, event: Event) -> 
 
 
 def log_appended(stream_id: str, event: Event) -> None:
-    """Write the log line of an appended event; it names the key by hash prefix only."""
+    """Log an appended event, naming the participant by the first 8 digits of the key's hash."""
     log.info(
         "event %s %s %s uid=%s rid=%s sid=%s code=%s",
         stream_id, event.event, event.result, event.uid[:8], event.rid, event.sid,

@@ -26,10 +26,10 @@ def connect(settings: Settings, url: str) -> redis.Redis:
 
     redis-py 8 retries a command after a timeout by default. For the commit
     script that could append one event twice, so retries are turned off here
-    and ``RedisStore`` retries deliberately, as ``damba.store.policy`` says:
-    reads freely, commits only with the same receipt id, which the script
-    uses to answer a resend with the first result instead of applying it
-    again.
+    and ``RedisStore`` retries deliberately, following ``damba.store.policy``:
+    reads after a connection error or timeout, commits only with the same
+    receipt id, for which the script returns the first result instead of
+    applying the commit again.
     """
     return redis.Redis.from_url(
         url,

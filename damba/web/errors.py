@@ -49,7 +49,7 @@ def serialize_http_error(req, resp, error: falcon.HTTPError) -> None:
 
 
 def render_http_error(req, resp, error: falcon.HTTPError) -> None:
-    """Render an HTTPError that Falcon raised with its status, headers and our JSON."""
+    """Render a Falcon HTTPError as Damba's JSON error, keeping its status and headers."""
     resp.status = error.status
     if error.headers:
         resp.set_headers(error.headers)

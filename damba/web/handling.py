@@ -65,9 +65,9 @@ def with_body(call: Call, body: bytes, content_type: str | None) -> Call:
 def rejection(endpoint: Endpoint, call: Call, error: DambaError) -> Operation | None:
     """Return the operation that records ``error`` as an error event, or None.
 
-    Only an action whose request was rejected before its own operation ran
-    (its body was too large to read) needs this: every other rejection of an
-    action is recorded by the operation itself, and reads record nothing.
+    Only an action whose body was too large to read needs this, because its
+    operation never ran. The operation itself records every other rejection
+    of an action, and reads record nothing.
     """
     if error.code != "body_too_large" or endpoint.action is None:
         return None
