@@ -85,15 +85,24 @@ def start_server(kind: str, redis_url: str, workers: int, log_folder: Path) -> S
         DAMBA_MAXUSERS="1000000",
         DAMBA_MAXROUTES="1000000",
     )
-    command = [sys.executable, "-m", "damba", "serve", "--port", str(port),
-               "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "damba",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     if kind == "asgi":
         command.append("--asgi")
 
     log_path = log_folder / f"{kind}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=log, env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=log, env=env, start_new_session=True
+        )
     server = Server(kind, port, prefix, process)
 
     deadline = time.monotonic() + START_DEADLINE
@@ -150,6 +159,10 @@ class Sample:
         self.client_cpu_seconds += other.client_cpu_seconds
 
 
+class BudgetSpent(Exception):
+    """Raised by a client whose round has run out of time or requests."""
+
+
 class Budget:
     """Stops the clients of a round at its deadline or its request count."""
 
@@ -167,17 +180,21 @@ class Budget:
 class Client:
     """One simulated participant, running the request mix in a loop."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str, budget: Budget,
-                 sample: Sample) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, budget: Budget, sample: Sample
+    ) -> None:
         self.session = session
         self.base = base
         self.budget = budget
         self.sample = sample
 
     async def send(self, method: str, path: str, expected: int) -> dict | None:
-        """Send one request; return its JSON, or None once the budget is spent."""
+        """Send one request; return its JSON, or None if its status was unexpected.
+
+        Raises BudgetSpent once the round's time or request count has run out.
+        """
         if not self.budget.take():
-            return None
+            raise BudgetSpent
         started = time.perf_counter()
         async with self.session.request(method, self.base + path) as response:
             body = await response.json()
@@ -187,34 +204,40 @@ class Client:
             return None
         return body
 
-    async def flow(self) -> bool:
-        """Run the mix once: 8 writes and 4 reads; return False when the budget is spent."""
+    async def flow(self) -> None:
+        """Run the mix of 8 writes and 4 reads once, or until a request fails."""
         user = await self.send("POST", "/user/addme", 201)
         if user is None:
-            return False
+            return
         key = user["uid"]
         route = await self.send("POST", f"/addroute/uid/{key}/steps/4", 201)
         if route is None:
-            return False
+            return
         rid = route["rid"]
         session = await self.send("POST", f"/join/uid/{key}/route/{rid}", 201)
         if session is None:
-            return False
+            return
         sid = session["sid"]
         for _ in range(5):
             if await self.send("POST", f"/step/uid/{key}/session/{sid}", 200) is None:
-                return False
+                return
         for path in (f"/info/session/{sid}", f"/info/route/{rid}", "/info"):
             if await self.send("GET", path, 200) is None:
-                return False
-        return await self.send("POST", f"/user/killme/uid/{key}", 200) is not None
+                return
+        await self.send("POST", f"/user/killme/uid/{key}", 200)
 
     async def run(self) -> None:
-        while await self.flow():
+        """Run flows until the budget is spent, starting over after a failed one."""
+        try:
+            while True:
+                await self.flow()
+        except BudgetSpent:
             pass
 
 
-async def drive(server: Server, clients: int, seconds: float, max_requests: int) -> Sample:
+async def drive(
+    server: Server, clients: int, seconds: float, max_requests: int
+) -> Sample:
     """Run ``clients`` concurrent clients against ``server`` within the budget."""
     sample = Sample()
     budget = Budget(seconds, max_requests)
@@ -224,7 +247,10 @@ async def drive(server: Server, clients: int, seconds: float, max_requests: int)
         started = time.perf_counter()
         cpu_started = time.process_time()
         await asyncio.gather(
-            *(Client(session, server.base_url, budget, sample).run() for _ in range(clients))
+            *(
+                Client(session, server.base_url, budget, sample).run()
+                for _ in range(clients)
+            )
         )
         sample.seconds = time.perf_counter() - started
         sample.client_cpu_seconds = time.process_time() - cpu_started
@@ -256,25 +282,34 @@ def summarise(sample: Sample) -> dict[str, float]:
 
 def print_table(results: dict[str, Sample]) -> None:
     summaries = {kind: summarise(results[kind]) for kind in KINDS}
-    header = f"{'':24}{SERVER_NAMES['wsgi']:>18}{SERVER_NAMES['asgi']:>18}{'ASGI/WSGI':>12}"
+    header = (
+        f"{'':24}{SERVER_NAMES['wsgi']:>18}{SERVER_NAMES['asgi']:>18}{'ASGI/WSGI':>12}"
+    )
     print(header)
     print("-" * len(header))
     for name in summaries["wsgi"]:
         wsgi, asgi = summaries["wsgi"][name], summaries["asgi"][name]
         ratio = f"{asgi / wsgi:.2f}" if wsgi else "-"
-        number = "{:>18,.0f}" if name in ("requests", "unexpected statuses") else "{:>18,.1f}"
+        number = (
+            "{:>18,.0f}"
+            if name in ("requests", "unexpected statuses")
+            else "{:>18,.1f}"
+        )
         print(f"{name:24}{number.format(wsgi)}{number.format(asgi)}{ratio:>12}")
 
 
-def print_problems(kind: str, log_path: Path, shown: int = 5) -> None:
+def print_problems(kind: str, log_path: Path, max_lines: int = 5) -> None:
     """Print how many warnings and errors the server logged, and the first few."""
     problems = [
-        line for line in log_path.read_text(errors="replace").splitlines()
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
         if " WARNING " in line or " ERROR " in line or "Traceback" in line
     ]
     if problems:
-        print(f"{SERVER_NAMES[kind]} logged {len(problems)} warnings and errors, first:")
-        for line in problems[:shown]:
+        print(
+            f"{SERVER_NAMES[kind]} logged {len(problems)} warnings and errors, first:"
+        )
+        for line in problems[:max_lines]:
             print("  " + line)
 
 
@@ -316,19 +351,42 @@ def _installed(name: str) -> bool:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker processes of each server (default 2)")
-    parser.add_argument("--clients", type=int, default=32,
-                        help="concurrent clients, each with one keep-alive connection "
-                             "(default 32)")
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds of load on each server in each round (default 10)")
-    parser.add_argument("--rounds", type=int, default=6,
-                        help="rounds, each loading both servers in turn (default 6)")
-    parser.add_argument("--warmup", type=float, default=3.0,
-                        help="seconds of unmeasured load before the first round (default 3)")
-    parser.add_argument("--max-requests", type=int, default=200_000,
-                        help="maximum requests to one server in one round (default 200000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes of each server (default 2)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=32,
+        help="concurrent clients, each with one keep-alive connection (default 32)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="seconds of load on each server in each round (default 10)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="rounds, each loading both servers in turn (default 6)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds of unmeasured load before the first round (default 3)",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=200_000,
+        help="maximum requests to one server in one round (default 200000)",
+    )
     return parser.parse_args()
 
 
@@ -358,14 +416,21 @@ def main() -> None:
                 f"join, 5 steps, 3 reads, killme"
             )
             for kind in KINDS:
-                asyncio.run(drive(servers[kind], args.clients, args.warmup, args.max_requests))
+                asyncio.run(
+                    drive(servers[kind], args.clients, args.warmup, args.max_requests)
+                )
             results = {kind: Sample() for kind in KINDS}
             ratios = []
             for round_number in range(1, args.rounds + 1):
                 rates = {}
                 for kind in KINDS:
                     sample = asyncio.run(
-                        drive(servers[kind], args.clients, args.duration, args.max_requests)
+                        drive(
+                            servers[kind],
+                            args.clients,
+                            args.duration,
+                            args.max_requests,
+                        )
                     )
                     results[kind].add(sample)
                     rates[kind] = len(sample.latencies) / sample.seconds
@@ -381,7 +446,8 @@ def main() -> None:
             # the benchmark that lasts only a round or two.
             print(
                 f"\nthroughput ratio ASGI/WSGI per round: median "
-                f"{statistics.median(ratios):.2f}, range {min(ratios):.2f} to {max(ratios):.2f}"
+                f"{statistics.median(ratios):.2f}, "
+                f"range {min(ratios):.2f} to {max(ratios):.2f}"
             )
             for kind in KINDS:
                 for (status, code), count in sorted(results[kind].unexpected.items()):

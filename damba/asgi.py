@@ -34,7 +34,9 @@ async def read_body(req: falcon.asgi.Request, limit: int) -> bytes:
 class EndpointResource:
     """Serves one endpoint of the table through the asyncio driver."""
 
-    def __init__(self, endpoint: Endpoint, settings: Settings, store: AsyncRedisStore) -> None:
+    def __init__(
+        self, endpoint: Endpoint, settings: Settings, store: AsyncRedisStore
+    ) -> None:
         self.endpoint = endpoint
         self.settings = settings
         self.store = store
@@ -48,7 +50,9 @@ class EndpointResource:
             if self.endpoint.method == "POST":
                 body = await read_body(req, self.settings.max_body)
                 call = handling.with_body(call, body, req.content_type)
-            reply = await run_async(self.store, self.endpoint.build(self.settings, call))
+            reply = await run_async(
+                self.store, self.endpoint.build(self.settings, call)
+            )
         except DambaError as error:
             await self._record_rejection(call, error)
             errors.render_damba_error(resp, error)
@@ -71,7 +75,9 @@ class OpenAPIResource:
     def __init__(self, document: dict) -> None:
         self._body = orjson.dumps(document)
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = self._body
 
@@ -108,7 +114,9 @@ def create_app(
     app.add_error_handler(falcon.HTTPError, _http_error_handler)
 
     for endpoint in ENDPOINTS:
-        app.add_route(API_PREFIX + endpoint.template, EndpointResource(endpoint, settings, store))
+        app.add_route(
+            API_PREFIX + endpoint.template, EndpointResource(endpoint, settings, store)
+        )
     app.add_route(API_PREFIX + "/openapi.json", OpenAPIResource(openapi_document()))
     return app
 

@@ -54,15 +54,23 @@ class ReplyDroppingProxy:
             self._sockets += [client, upstream]
             doomed = threading.Event()
             threading.Thread(
-                target=self._forward_commands, args=(client, upstream, doomed), daemon=True
+                target=self._forward_commands,
+                args=(client, upstream, doomed),
+                daemon=True,
             ).start()
             threading.Thread(
-                target=self._forward_replies, args=(upstream, client, doomed), daemon=True
+                target=self._forward_replies,
+                args=(upstream, client, doomed),
+                daemon=True,
             ).start()
 
     def _claim_drop(self, chunk: bytes) -> bool:
         with self._lock:
-            if self._marker is None or self._drops_left == 0 or self._marker not in chunk:
+            if (
+                self._marker is None
+                or self._drops_left == 0
+                or self._marker not in chunk
+            ):
                 return False
             self._drops_left -= 1
             self.dropped += 1

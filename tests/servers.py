@@ -49,7 +49,7 @@ def child_pids(pid: int) -> list[int]:
 
 
 def pid_alive(pid: int) -> bool:
-    """Tell whether ``pid`` names a process that has not exited (zombies count as exited)."""
+    """Tell whether ``pid`` names a running process; a zombie counts as exited."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -82,11 +82,18 @@ class ServerProcess:
                 environment.pop(name, None)
             else:
                 environment[name] = value
-        for attempt in range(3):
+        for _attempt in range(3):
             port = free_port()
             command = [
-                sys.executable, "-m", "damba", "serve",
-                "--port", str(port), "--workers", str(workers), *args,
+                sys.executable,
+                "-m",
+                "damba",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                *args,
             ]
             if kind == "asgi":
                 command.append("--asgi")
@@ -95,7 +102,10 @@ class ServerProcess:
             stderr_path = folder / f"{name}.err"
             with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
                 process = subprocess.Popen(
-                    command, stdout=out, stderr=err, env=environment,
+                    command,
+                    stdout=out,
+                    stderr=err,
+                    env=environment,
                     start_new_session=True,
                 )
             server = cls(kind, port, process, stdout_path, stderr_path)

@@ -1,11 +1,13 @@
 """API v1 through falcon.testing, against the WSGI and the ASGI app alike.
 
-Every test here takes the ``api`` fixture, which conftest parametrises over
-both apps, so each runs twice and both apps must pass the same checks.
+Most tests take the ``api`` fixture, which conftest parametrises over both
+apps, so each runs twice and both apps must pass the same checks. The rest
+build the apps themselves: one per app kind, or both to compare replies.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 
@@ -137,7 +139,8 @@ def test_addroute_text(api):
     """A text/plain route is parsed into its name and steps."""
     key = register(api)
     result = api.simulate_post(
-        f"/api/v1/addroute/uid/{key}", body=ROUTE_TEXT,
+        f"/api/v1/addroute/uid/{key}",
+        body=ROUTE_TEXT,
         headers={"Content-Type": "text/plain"},
     )
     assert result.status_code == 201
@@ -167,7 +170,8 @@ def test_addroute_invalid_text(api):
     """Invalid route text gets 422 invalid_route naming the line."""
     key = register(api)
     result = api.simulate_post(
-        f"/api/v1/addroute/uid/{key}", body="START a\nJUMP b\nSTOP",
+        f"/api/v1/addroute/uid/{key}",
+        body="START a\nJUMP b\nSTOP",
         headers={"Content-Type": "text/plain"},
     )
     assert result.status_code == 422
@@ -178,7 +182,9 @@ def test_addroute_invalid_text(api):
 def test_addroute_too_many_steps(api, limits):
     """A step count over maxsteps gets 409 maxsteps_exceeded."""
     key = register(api)
-    result = api.simulate_post(f"/api/v1/addroute/uid/{key}/steps/{limits.maxsteps + 1}")
+    result = api.simulate_post(
+        f"/api/v1/addroute/uid/{key}/steps/{limits.maxsteps + 1}"
+    )
     assert result.status_code == 409
     assert error_code(result) == "maxsteps_exceeded"
 
@@ -347,7 +353,10 @@ def test_info_counts(api):
     result = api.simulate_get("/api/v1/info")
     assert result.status_code == 200
     assert result.json["counts"] == {
-        "users": 1, "routes": 1, "sessions": 1, "active_sessions": 1,
+        "users": 1,
+        "routes": 1,
+        "sessions": 1,
+        "active_sessions": 1,
     }
     assert result.json["stream"]["length"] >= 3
 
@@ -381,9 +390,9 @@ def test_info_routes_and_route(api):
     listed = api.simulate_get("/api/v1/info/routes").json["routes"]
     assert [route["rid"] for route in listed] == [rid]
     assert listed[0]["owner"] == "gus"
-    shown = api.simulate_get(f"/api/v1/info/route/{rid}")
-    assert shown.status_code == 200
-    assert shown.json["route"]["steps"] == ["check stock", "take payment"]
+    detail = api.simulate_get(f"/api/v1/info/route/{rid}")
+    assert detail.status_code == 200
+    assert detail.json["route"]["steps"] == ["check stock", "take payment"]
 
 
 def test_info_unknown_session(api):
@@ -448,7 +457,9 @@ def test_store_down_returns_503(app_kind):
     dead = "redis://127.0.0.1:1"
     settings = Settings(redis_url=dead, key_prefix="unreachable", redis_timeout=1.0)
     if app_kind == "wsgi":
-        app = wsgi.create_app(settings, RedisStore(connect(settings, dead), "unreachable"))
+        app = wsgi.create_app(
+            settings, RedisStore(connect(settings, dead), "unreachable")
+        )
     else:
         store = async_store.AsyncRedisStore(
             lambda: async_store.connect(settings, dead), "unreachable"
@@ -474,8 +485,13 @@ def _script(api) -> list[tuple[int, dict]]:
     keep(api.simulate_post("/api/v1/user/addme?name=ann"))
     keep(api.simulate_post("/api/v1/user/addme", json={"name": ""}))
     rid = keep(api.simulate_post(f"/api/v1/addroute/uid/{key}/steps/2"))["rid"]
-    keep(api.simulate_post(f"/api/v1/addroute/uid/{key}", body="STEP x",
-                           headers={"Content-Type": "text/plain"}))
+    keep(
+        api.simulate_post(
+            f"/api/v1/addroute/uid/{key}",
+            body="STEP x",
+            headers={"Content-Type": "text/plain"},
+        )
+    )
     sid = keep(api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}"))["sid"]
     keep(api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}"))
     for _ in range(4):
@@ -506,8 +522,24 @@ def _generated_values(replies) -> dict[str, str]:
     def visit(node):
         if isinstance(node, dict):
             for field, value in node.items():
-                if field in ("uid", "rid", "sid", "id", "last_id", "dt", "at",
-                             "created", "started", "ended", "joined") and isinstance(value, str) and value:
+                if (
+                    field
+                    in (
+                        "uid",
+                        "rid",
+                        "sid",
+                        "id",
+                        "last_id",
+                        "dt",
+                        "at",
+                        "created",
+                        "started",
+                        "ended",
+                        "joined",
+                    )
+                    and isinstance(value, str)
+                    and value
+                ):
                     values.setdefault(value, f"<{field}{len(values)}>")
                 visit(value)
         elif isinstance(node, (list, tuple)):
@@ -529,7 +561,7 @@ def test_apps_reply_alike(redis_url):
             app = wsgi.create_app(settings, RedisStore(client, prefix))
         else:
             store = async_store.AsyncRedisStore(
-                lambda: async_store.connect(settings, redis_url), prefix
+                functools.partial(async_store.connect, settings, redis_url), prefix
             )
             app = asgi.create_app(settings, store)
         try:

@@ -15,7 +15,7 @@ from damba.config import Limits, Settings
 from damba.driver import run, run_async
 from damba.errors import DambaError
 from damba.events import Event, now_iso
-from damba.protocol import Backoff, Commit, Read, ReadEvents, Snapshot
+from damba.protocol import Backoff, Commit, Read, ReadEvents
 from damba.store import async_store, scripts
 from damba.store.policy import COMMIT_RESENDS, never_sent
 from damba.store.sync_store import RedisStore, connect
@@ -52,8 +52,10 @@ def run_on(kind: str, settings: Settings, url: str, operation):
 def test_add_user_round_trip(settings, redis_client):
     """A command run through the async store appends its event and projection."""
     reply = asyncio.run(
-        run_and_close(open_async_store(settings, settings.redis_url),
-                      commands.add_user(Limits(), "ann"))
+        run_and_close(
+            open_async_store(settings, settings.redis_url),
+            commands.add_user(Limits(), "ann"),
+        )
     )
     assert reply["name"] == "ann"
     events = stream_events(redis_client, settings.key_prefix)
@@ -155,7 +157,9 @@ def test_pool_waits_for_connection(settings, redis_client):
 @pytest.mark.parametrize(
     "error",
     [
-        redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
+        redis.ConnectionError(
+            "Error 111 connecting to 127.0.0.1:1. Connection refused."
+        ),
         redis.exceptions.MaxConnectionsError("Too many connections"),
         redis.ConnectionError("No connection available."),
     ],
@@ -235,8 +239,12 @@ def test_run_async_each_request(settings):
         snapshot = yield Read(stream_length=True)
         waited = yield Backoff(0)
         events = yield ReadEvents()
-        return {"id": stream_id, "length": snapshot.stream_length,
-                "waited": waited, "events": [event.id for event in events]}
+        return {
+            "id": stream_id,
+            "length": snapshot.stream_length,
+            "waited": waited,
+            "events": [event.id for event in events],
+        }
 
     store = open_async_store(settings, settings.redis_url)
     result = asyncio.run(run_and_close(store, operation()))

@@ -1,7 +1,8 @@
 """End to end: a real ``damba serve`` process of each app kind, over HTTP.
 
-Every test here takes the ``start_server`` fixture, which conftest
-parametrises over the WSGI server (gunicorn) and the ASGI one (uvicorn).
+The tests take the ``start_server`` fixture, which conftest parametrises
+over the WSGI server (gunicorn) and the ASGI one (uvicorn). The last test
+checks a command-line rule and starts nothing.
 """
 
 from __future__ import annotations
@@ -33,27 +34,40 @@ def test_server_full_flow(start_server, settings, redis_client):
     added = post(server, "/user/addme", json={"name": "ann"})
     assert added.status_code == 201
     key = added.json()["uid"]
-    route = post(server, f"/addroute/uid/{key}", data=ROUTE_TEXT.encode(),
-                 headers={"Content-Type": "text/plain; charset=utf-8"})
+    route = post(
+        server,
+        f"/addroute/uid/{key}",
+        data=ROUTE_TEXT.encode(),
+        headers={"Content-Type": "text/plain; charset=utf-8"},
+    )
     assert route.status_code == 201
     rid = route.json()["rid"]
     sid = post(server, f"/join/uid/{key}/route/{rid}").json()["sid"]
-    statuses = [post(server, f"/step/uid/{key}/route/{rid}").json()["status"]
-                for _ in range(3)]
+    statuses = [
+        post(server, f"/step/uid/{key}/route/{rid}").json()["status"] for _ in range(3)
+    ]
     assert statuses == ["running", "running", "finished"]
     session = get(server, f"/info/session/{sid}").json()
     assert [entry["step"] for entry in session["trace"]] == [0, 1, 2, 999]
     assert post(server, f"/user/killme/uid/{key}").status_code == 200
 
-    events = [event["event"] for event in stream_events(redis_client, settings.key_prefix)]
+    events = [
+        event["event"] for event in stream_events(redis_client, settings.key_prefix)
+    ]
     assert events == [
-        "init", "adduser", "addroute", "startsess",
-        "stepsess", "stepsess", "stepsess", "deluser",
+        "init",
+        "adduser",
+        "addroute",
+        "startsess",
+        "stepsess",
+        "stepsess",
+        "stepsess",
+        "deluser",
     ]
 
 
 def test_server_single_worker(start_server):
-    """One worker, which the server runs in its own process, serves and stops cleanly."""
+    """A server with one worker, run in its own process, serves and stops cleanly."""
     server = start_server(workers=1)
     key = post(server, "/user/addme").json()["uid"]
     assert post(server, f"/addroute/uid/{key}/steps/1").status_code == 201
@@ -70,7 +84,9 @@ def test_server_errors_are_json(start_server):
     wrong = get(server, "/user/addme")
     assert wrong.status_code == 405
     assert wrong.json()["code"] == "method_not_allowed"
-    bad = post(server, "/user/addme", data=b"{", headers={"Content-Type": "application/json"})
+    bad = post(
+        server, "/user/addme", data=b"{", headers={"Content-Type": "application/json"}
+    )
     assert bad.status_code == 400
     assert bad.json()["code"] == "invalid_json"
 
@@ -79,7 +95,9 @@ def test_server_body_limit(start_server, settings, redis_client):
     """A body over DAMBA_MAX_BODY gets 413 and leaves an error event."""
     server = start_server(DAMBA_MAX_BODY="1024")
     big = json.dumps({"name": "x" * 4000}).encode()
-    result = post(server, "/user/addme", data=big, headers={"Content-Type": "application/json"})
+    result = post(
+        server, "/user/addme", data=big, headers={"Content-Type": "application/json"}
+    )
     assert result.status_code == 413
     assert result.json()["code"] == "body_too_large"
     last = stream_events(redis_client, settings.key_prefix)[-1]
@@ -95,8 +113,12 @@ def test_server_chunked_body_limit(start_server):
             yield b"STEP " + b"x" * 500 + b"\n"
 
     key = post(server, "/user/addme").json()["uid"]
-    result = post(server, f"/addroute/uid/{key}", data=chunks(),
-                  headers={"Content-Type": "text/plain"})
+    result = post(
+        server,
+        f"/addroute/uid/{key}",
+        data=chunks(),
+        headers={"Content-Type": "text/plain"},
+    )
     assert result.status_code == 413
     assert result.json()["code"] == "body_too_large"
 
@@ -110,8 +132,12 @@ def test_server_chunked_route(start_server):
             yield line.encode()
 
     key = post(server, "/user/addme").json()["uid"]
-    result = post(server, f"/addroute/uid/{key}", data=chunks(),
-                  headers={"Content-Type": "text/plain"})
+    result = post(
+        server,
+        f"/addroute/uid/{key}",
+        data=chunks(),
+        headers={"Content-Type": "text/plain"},
+    )
     assert result.status_code == 201
     assert result.json()["route"]["steps"] == ["check stock", "take payment"]
 
@@ -131,7 +157,7 @@ def test_server_logs_hide_keys(start_server):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_server_embedded_valkey(start_server, workers):
-    """Without DAMBA_REDIS_URL the server runs its own Valkey and stops it on SIGTERM."""
+    """Without DAMBA_REDIS_URL the server runs a Valkey and stops it on SIGTERM."""
     server = start_server(workers=workers, DAMBA_REDIS_URL=None)
     assert post(server, "/user/addme?name=solo").status_code == 201
     assert get(server, "/info").json()["counts"]["users"] == 1

@@ -74,8 +74,8 @@ class AsyncRedisStore:
     connection pool, per event loop. A uvicorn worker runs one loop for its
     whole life and so gets one client. A caller that runs each request on a
     new loop, such as a test that calls ``asyncio.run`` per request, gets a
-    fresh client each time, and the client of the old loop is dropped
-    unclosed, because its connections cannot be closed from another loop.
+    fresh client each time. The client of the old loop is dropped unclosed,
+    because its connections cannot be closed from another loop.
     """
 
     def __init__(self, open_client: Callable[[], aioredis.Redis], prefix: str) -> None:
@@ -161,4 +161,4 @@ class AsyncRedisStore:
 
 
 async def _ignore_failure(error: Exception) -> None:
-    """Let the next read attempt run: redis-py has already closed the failed connection."""
+    """Go on to the next read attempt; redis-py has closed the failed connection."""

@@ -1,4 +1,4 @@
-"""How both stores react to Redis failures: retries, resends, errors and log lines.
+"""The Redis failure policy of both stores: retries, resends, errors and log lines.
 
 redis-py's own retries are turned off in both clients (see ``connect`` in
 ``sync_store`` and ``async_store``), so this module is the whole retry
@@ -71,7 +71,9 @@ def read_failed(error: Exception) -> DambaError:
 
 
 def resend_pause(attempt: int, error: Exception, receipt: str, event: Event) -> float:
-    """Return the seconds to wait before resending a commit whose send ``attempt`` failed.
+    """Return the seconds to wait before resending a commit whose send failed.
+
+    ``attempt`` counts the sends so far, from 0 for the first.
 
     Raises store_unavailable when the first send never left the client, so
     nothing can have been applied, and outcome_unknown once the last resend
@@ -82,20 +84,30 @@ def resend_pause(attempt: int, error: Exception, receipt: str, event: Event) -> 
     if attempt >= COMMIT_RESENDS:
         log.error(
             "commit %s of %s event unconfirmed after %d resends: %s",
-            receipt, event.event, COMMIT_RESENDS, error,
+            receipt,
+            event.event,
+            COMMIT_RESENDS,
+            error,
         )
         raise outcome_unknown(error) from error
     log.warning(
         "commit %s of %s event got no reply (%s); resending it",
-        receipt, event.event, error,
+        receipt,
+        event.event,
+        error,
     )
     return 0.05 * (attempt + 1)
 
 
 def log_appended(stream_id: str, event: Event) -> None:
-    """Log an appended event, naming the participant by the first 8 digits of the key's hash."""
+    """Log an appended event; the participant appears as 8 digits of the key's hash."""
     log.info(
         "event %s %s %s uid=%s rid=%s sid=%s code=%s",
-        stream_id, event.event, event.result, event.uid[:8], event.rid, event.sid,
+        stream_id,
+        event.event,
+        event.result,
+        event.uid[:8],
+        event.rid,
+        event.sid,
         event.code or "-",
     )

@@ -82,7 +82,10 @@ def log_unrecorded(endpoint: Endpoint, error: DambaError, failure: DambaError) -
     """
     log.warning(
         "error event for a %s request rejected with %s was not appended: %s %s",
-        endpoint.action, error.code, failure.code, failure.message,
+        endpoint.action,
+        error.code,
+        failure.code,
+        failure.message,
     )
 
 
