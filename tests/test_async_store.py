@@ -69,12 +69,15 @@ def test_store_new_loop_new_client(settings):
 
     async def add(name):
         await run_async(store, commands.add_user(Limits(), name))
-        return store.client
+        client = store.client
+        # Close the connections without the store's help, so that it still
+        # holds this loop's client when the next loop asks for one.
+        await client.aclose()
+        return client
 
     first = asyncio.run(add("one"))
     second = asyncio.run(add("two"))
     assert first is not second
-    asyncio.run(store.aclose())
 
 
 def test_store_same_loop_same_client(settings):
