@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from click.core import ParameterSource
 
 from damba import __version__
 from damba.config import SettingsError, load_settings
@@ -34,22 +35,38 @@ def main() -> None:
               envvar="DAMBA_WORKERS", show_envvar=True, help="Number of worker processes.")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
               envvar="DAMBA_THREADS", show_envvar=True,
-              help="Threads per worker process; 1 runs gunicorn's sync workers.")
+              help="Threads per worker process; 1 runs gunicorn's sync workers. "
+                   "WSGI only.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               envvar="DAMBA_ACCESS_LOG", show_envvar=True,
-              help="Also write gunicorn's access log, keys redacted.")
-def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
-    """Serve the API under gunicorn.
+              help="Also write the server's access log, keys redacted.")
+@click.option("--asgi", is_flag=True, default=False,
+              help="Serve the ASGI app under uvicorn instead of the WSGI app under "
+                   "gunicorn; each worker runs one event loop.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
+          access_log: bool, asgi: bool) -> None:
+    """Serve the API under gunicorn, or under uvicorn with --asgi.
 
     Without DAMBA_REDIS_URL a private Valkey server starts first and its data
     is discarded on exit.
     """
     from damba.serve import serve as run_server
+    from damba.serve import serve_asgi
 
+    # DAMBA_THREADS may be set for both servers, so only the option itself is an error.
+    if asgi and ctx.get_parameter_source("threads") is ParameterSource.COMMANDLINE:
+        raise click.UsageError(
+            "--threads applies to the WSGI server only; an ASGI worker serves "
+            "concurrent requests on one event loop, so drop --threads or --asgi."
+        )
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        run_server(settings, host, port, workers, threads, access_log)
+        if asgi:
+            serve_asgi(settings, host, port, workers, access_log)
+        else:
+            run_server(settings, host, port, workers, threads, access_log)
     except DambaError as error:
         raise click.ClickException(error.message) from None
 

@@ -1,15 +1,18 @@
-"""``damba serve``: run the API under gunicorn, with a Redis to talk to.
+"""``damba serve``: run the API under gunicorn, or under uvicorn with
+``--asgi``, with a Redis to talk to.
 
-With no DAMBA_REDIS_URL the master process starts one embedded Valkey before
-any worker starts, and stops it when gunicorn exits. The workers inherit its
-URL through the environment.
+With no DAMBA_REDIS_URL the parent process starts one embedded Valkey before
+any worker starts, and stops it when the server exits. The workers inherit
+its URL through the environment.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from contextlib import ExitStack
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from gunicorn.app.base import BaseApplication
@@ -92,9 +95,13 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, access_lo
     return options
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
-          access_log: bool = False) -> None:
-    """Start Redis if needed, open the stream, and run gunicorn until it exits."""
+@contextmanager
+def provide_redis(settings: Settings) -> Iterator[str]:
+    """Yield the URL of the Redis to serve from, its event stream opened.
+
+    Starts embedded Valkey when DAMBA_REDIS_URL is unset and stops it on
+    exit. The URL is put in the environment, where the workers read it.
+    """
     with ExitStack() as stack:
         url = settings.redis_url
         if url:
@@ -104,11 +111,55 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
             log.info("Redis in use: embedded Valkey at %s; its data is lost on exit", url)
         os.environ["DAMBA_REDIS_URL"] = url
         open_stream(settings, url)
-        log.info(
-            "serving Damba %s on http://%s:%d with %d workers, prefix %r, limits %s",
-            __version__, host, port, workers, settings.key_prefix, settings.limits,
-        )
+        yield url
+
+
+def log_serving(settings: Settings, server: str, host: str, port: int, workers: int) -> None:
+    log.info(
+        "serving Damba %s under %s on http://%s:%d with %d workers, prefix %r, limits %s",
+        __version__, server, host, port, workers, settings.key_prefix, settings.limits,
+    )
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
+          access_log: bool = False) -> None:
+    """Start Redis if needed, open the stream, and run gunicorn until it exits."""
+    with provide_redis(settings):
+        log_serving(settings, "gunicorn", host, port, workers)
         options = gunicorn_options(
             host, port, workers, threads, access_log, settings.graceful_timeout
         )
         GunicornServer("damba.wsgi:create_app()", options).run()
+
+
+def serve_asgi(settings: Settings, host: str, port: int, workers: int,
+               access_log: bool = False) -> None:
+    """Start Redis if needed, open the stream, and run uvicorn until it exits."""
+    import uvicorn
+
+    from damba.uvicorn_logging import log_config
+
+    # uvicorn running one worker in this process shuts down on SIGTERM, puts
+    # back the handler it found and raises the signal again. With Python's
+    # default handler that would end the process before the embedded Valkey
+    # is stopped. This handler ends it through SystemExit, which stops Valkey.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with provide_redis(settings):
+        log_serving(settings, "uvicorn", host, port, workers)
+        uvicorn.run(
+            "damba.asgi:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=log_config(settings.log_level, access_log, settings.log_format),
+            access_log=access_log,
+            lifespan="on",
+            # Seconds a worker has to finish its requests after SIGTERM, as
+            # gunicorn's graceful_timeout above.
+            timeout_graceful_shutdown=settings.graceful_timeout,
+        )
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import uuid
 
+import falcon
 import pytest
 from falcon import testing
 
+from damba import asgi, wsgi
 from damba.config import Limits, Settings
 from damba.embedded import EmbeddedValkey
+from damba.store import async_store
 from damba.store.sync_store import RedisStore, connect
-from damba.wsgi import create_app
+from tests.app_servers import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +66,55 @@ def store(settings, redis_client):
 
 
 @pytest.fixture
-def api(settings, store):
-    """A falcon.testing client of the WSGI app."""
-    return testing.TestClient(create_app(settings, store))
+def async_redis_store(settings):
+    """An asyncio store on the test prefix, closed after the test."""
+    store = async_store.AsyncRedisStore(
+        lambda: async_store.connect(settings, settings.redis_url), settings.key_prefix
+    )
+    yield store
+    # falcon.testing runs every simulated ASGI request on one module-wide
+    # event loop, and async_to_sync runs this close on that loop too, which
+    # is the loop the store's client belongs to.
+    falcon.async_to_sync(store.aclose)
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def app_kind(request):
+    """The app under test: "wsgi" (falcon.App) or "asgi" (falcon.asgi.App)."""
+    return request.param
+
+
+@pytest.fixture
+def api(app_kind, settings, request):
+    """A falcon.testing client of the app that app_kind names."""
+    if app_kind == "wsgi":
+        app = wsgi.create_app(settings, request.getfixturevalue("store"))
+    else:
+        app = asgi.create_app(settings, request.getfixturevalue("async_redis_store"))
+    return testing.TestClient(app)
+
+
+@pytest.fixture
+def start_server(app_kind, redis_url, key_prefix, tmp_path):
+    """Start real ``damba serve`` processes of the app kind; stop them after the test.
+
+    Call it with extra ``damba serve`` options, a worker count (2 unless
+    given) and environment overrides, such as ``DAMBA_MAXUSERS="5"``. An
+    override of None removes the variable, so ``DAMBA_REDIS_URL=None`` makes
+    the server start its own embedded Valkey.
+    """
+    started: list[ServerProcess] = []
+
+    def start(*args: str, workers: int = 2, **env: str | None) -> ServerProcess:
+        environment = {"DAMBA_REDIS_URL": redis_url, "DAMBA_KEY_PREFIX": key_prefix}
+        environment.update(env)
+        server = ServerProcess.start(app_kind, tmp_path, environment, args, workers)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

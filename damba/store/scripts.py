@@ -108,3 +108,13 @@ def nothing_beyond(after: str, reverse: bool) -> bool:
     if reverse:
         return after in ("0", "0-0")
     return after == _LAST_ID
+
+
+def range_bounds(after: str, reverse: bool) -> tuple[str, str] | None:
+    """Return the (start, end) arguments of XRANGE, or of XREVRANGE when
+    ``reverse``, for a page after stream id ``after``; None if none can follow."""
+    if nothing_beyond(after, reverse):
+        return None
+    if reverse:
+        return ("+" if after in ("-", "+") else f"({after}"), "-"
+    return ("-" if after == "-" else f"({after}"), "+"

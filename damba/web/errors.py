@@ -49,6 +49,14 @@ def serialize_http_error(req, resp, error: falcon.HTTPError) -> None:
     resp.data = orjson.dumps(http_error_body(error))
 
 
+def render_http_error(req, resp, error: falcon.HTTPError) -> None:
+    """Render a Falcon HTTPError as Damba's JSON error, keeping its status and headers."""
+    resp.status = error.status
+    if error.headers:
+        resp.set_headers(error.headers)
+    serialize_http_error(req, resp, error)
+
+
 def render_damba_error(resp, error: DambaError) -> None:
     resp.status = error.status
     resp.content_type = falcon.MEDIA_JSON

@@ -25,7 +25,7 @@ import orjson
 
 from damba import __version__
 from damba.config import Settings
-from damba.driver import run
+from damba.driver import run, run_async
 from damba.errors import DambaError
 from damba.events import INIT
 from damba.protocol import Operation, Read, ReadEvents
@@ -103,16 +103,46 @@ class ReadinessResource:
         try:
             reply = run(self.store, readiness(self.settings.stream_key))
         except DambaError as error:
-            if self._ready is not False:
-                log.warning("not ready (%s): %s", error.code, error.message)
-            self._ready = False
-            errors.render_damba_error(resp, error)
+            self.render_not_ready(resp, error)
             return
+        self.render_ready(resp, reply)
+
+    def render_not_ready(self, resp: falcon.Response, error: DambaError) -> None:
+        if self._ready is not False:
+            log.warning("not ready (%s): %s", error.code, error.message)
+        self._ready = False
+        errors.render_damba_error(resp, error)
+
+    def render_ready(self, resp: falcon.Response, reply: dict[str, Any]) -> None:
         if self._ready is not True:
             log.info("ready: event stream %s is open", self.settings.stream_key)
         self._ready = True
         resp.content_type = falcon.MEDIA_JSON
         resp.data = orjson.dumps({"result": "ok", **reply})
+
+
+class AsyncLivenessResource:
+    async def on_get(self, req, resp) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = orjson.dumps(liveness())
+
+
+class AsyncReadinessResource(ReadinessResource):
+    """The readiness check for the ASGI app, through the asyncio driver."""
+
+    async def on_get(self, req, resp) -> None:
+        try:
+            reply = await run_async(self.store, readiness(self.settings.stream_key))
+        except DambaError as error:
+            self.render_not_ready(resp, error)
+            return
+        self.render_ready(resp, reply)
+
+
+def add_health_routes_asgi(app, settings: Settings, store) -> None:
+    """Add ``/healthz`` and ``/readyz`` to an ASGI ``app``."""
+    app.add_route(LIVENESS_PATH, AsyncLivenessResource())
+    app.add_route(READINESS_PATH, AsyncReadinessResource(settings, store))
 
 
 def add_health_routes(app: falcon.App, settings: Settings, store) -> None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from urllib.parse import unquote
+
+log = logging.getLogger("damba.web")
 
 import orjson
 
@@ -123,3 +126,28 @@ def configure_logging(level: str = "INFO", log_format: str = "plain") -> None:
     handler.setFormatter(make_formatter(log_format))
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("damba").setLevel(level)
+
+
+class RequestLog:
+    """Middleware: one log line per request, with any access key redacted.
+
+    Falcon calls the plain methods in the WSGI app and the ``*_async`` ones
+    in the ASGI app, so both apps write the same line.
+    """
+
+    def process_request(self, req, resp) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(self, req, resp, resource, req_succeeded: bool) -> None:
+        started = getattr(req.context, "started", None)
+        elapsed_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+        log.info(
+            "%s %s %s %.1fms",
+            req.method, redact_path(req.path), resp.status_code, elapsed_ms,
+        )
+
+    async def process_request_async(self, req, resp) -> None:
+        self.process_request(req, resp)
+
+    async def process_response_async(self, req, resp, resource, req_succeeded: bool) -> None:
+        self.process_response(req, resp, resource, req_succeeded)
