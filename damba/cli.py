@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 
 from damba import __version__
-from damba.config import SettingsError, load_settings
+from damba.config import PROFILES, SettingsError, apply_profile, load_settings
 from damba.web.logs import configure_logging
 
 
@@ -34,7 +37,12 @@ def main() -> None:
               help="Threads per worker process; 1 runs gunicorn's sync workers.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Also write gunicorn's access log, keys redacted.")
-def serve(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+@click.option("--profile", default="default", show_default=True,
+              type=click.Choice(sorted(PROFILES)),
+              help="Named defaults for DAMBA_MAXUSERS, DAMBA_MAXROUTES and DAMBA_MAXSTEPS; "
+                   "'load' raises them for load runs. Variables already set win.")
+def serve(host: str, port: int, workers: int, threads: int, access_log: bool,
+          profile: str) -> None:
     """Serve the API under gunicorn.
 
     Without DAMBA_REDIS_URL a private Valkey server starts first and its data
@@ -42,8 +50,16 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool) ->
     """
     from damba.serve import serve as run_server
 
+    # The profile goes into os.environ so that the gunicorn workers, which
+    # read their settings from the environment, get the same limits.
+    applied = apply_profile(profile, os.environ)
     settings = _settings()
     configure_logging(settings.log_level)
+    if applied:
+        logging.getLogger("damba.serve").info(
+            "profile %s set %s", profile,
+            ", ".join(f"{name}={value}" for name, value in applied.items()),
+        )
     run_server(settings, host, port, workers, threads, access_log)
 
 
@@ -84,3 +100,38 @@ def verify() -> None:
         click.echo(difference.describe())
     click.echo(f"{len(differences)} differences.", err=True)
     sys.exit(1)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write the report into.  [default: ./reports-out/<UTC timestamp>/]")
+@click.option("--locust-csv", metavar="PREFIX", default=None,
+              help="The prefix given to `locust --csv`; adds Locust's request latency "
+                   "percentiles and failures to the report.")
+@click.option("--page-size", default=10000, show_default=True,
+              type=click.IntRange(1, 1_000_000),
+              help="Stream entries read per XRANGE call.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar while reading.  [default: on a terminal only]")
+def report(out: Path | None, locust_csv: str | None, page_size: int,
+           progress: bool | None) -> None:
+    """Write the statistics report of the event stream: HTML, CSV and JSON."""
+    from reports.build import build_report
+    from reports.stream import ReportError
+
+    settings = _settings()
+    client = _client(settings)
+    try:
+        written = build_report(client, settings.stream_key, out, locust_csv, page_size,
+                               progress)
+    except ReportError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        client.close()
+    sessions = written.summary["sessions"]
+    click.echo(
+        f"Read {written.summary['events']:,} events: {sessions['started']:,} sessions "
+        f"started, {sessions['finished']:,} finished, {sessions['stopped']:,} stopped."
+    )
+    click.echo(f"Report written to {written.folder}/")
+    click.echo(f"Open {written.page}")

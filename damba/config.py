@@ -7,7 +7,7 @@ deployment changes them through the environment alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 
@@ -96,3 +96,34 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_timeout=_read_float(env, "DAMBA_REDIS_TIMEOUT", 5.0),
         log_level=(env.get("DAMBA_LOG_LEVEL") or "INFO").upper(),
     )
+
+
+# Named sets of defaults that ``damba serve --profile NAME`` puts into the
+# environment. A variable that is already set, and not empty, keeps its value.
+PROFILES: dict[str, dict[str, str]] = {
+    # The defaults above: 10 participants, 10 routes, 10 steps a route.
+    "default": {},
+    # Room for a load run with thousands of simulated participants, each
+    # keeping a few routes; `make load` and `make demo` expect it.
+    "load": {
+        "DAMBA_MAXUSERS": "10000",
+        "DAMBA_MAXROUTES": "100000",
+        "DAMBA_MAXSTEPS": "100",
+    },
+}
+
+
+def apply_profile(name: str, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Set the profile's variables that ``environ`` leaves unset; return those set."""
+    try:
+        profile = PROFILES[name]
+    except KeyError:
+        raise SettingsError(
+            f"Unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}."
+        ) from None
+    applied = {}
+    for variable, value in profile.items():
+        if not environ.get(variable, "").strip():
+            environ[variable] = value
+            applied[variable] = value
+    return applied

@@ -1,0 +1,1 @@
+"""The statistics report over the event stream."""
