@@ -192,7 +192,11 @@ def route_text(name: str, steps: list[str]) -> str:
 
 
 class Participant(FastHttpUser):
-    """A person who registers, stores routes, walks sessions and leaves."""
+    """A person who registers, stores routes, walks sessions and leaves.
+
+    Method names stay clear of User's own (start, stop, run, wait), which
+    Locust calls to drive the participant.
+    """
 
     # Only a default: --host, or the host field of the web UI, wins.
     host = "http://127.0.0.1:8000"
@@ -337,7 +341,7 @@ class Participant(FastHttpUser):
         steps = KNOWN_ROUTES.get(rid)
         if steps is None:
             return
-        sid = self.join(rid)
+        sid = self.join_route(rid)
         if sid is None:
             return
         wrong_move = random.random() < MIX.wrong_move_chance
@@ -350,9 +354,9 @@ class Participant(FastHttpUser):
         for at in range(len(steps) + 1):
             self.think()
             if at == stop_at:
-                outcome = self.stop(rid, sid, by_sid)
+                outcome = self.stop_session(rid, sid, by_sid)
                 break
-            outcome = self.step(rid, sid, steps, at, by_sid)
+            outcome = self.step_session(rid, sid, steps, at, by_sid)
             if outcome != "running":
                 break
         if outcome == "failed":
@@ -364,7 +368,7 @@ class Participant(FastHttpUser):
             if random.random() < 0.3:
                 self.view_session(sid, outcome)
 
-    def join(self, rid: str) -> str | None:
+    def join_route(self, rid: str) -> str | None:
         own = rid in self.routes
 
         def check(body: dict) -> str | None:
@@ -422,7 +426,7 @@ class Participant(FastHttpUser):
         response.success()
         return body["status"]
 
-    def step(self, rid: str, sid: str, steps: list[str], at: int, by_sid: bool) -> str:
+    def step_session(self, rid: str, sid: str, steps: list[str], at: int, by_sid: bool) -> str:
         if at < len(steps):
             expected = {"sid": sid, "step": at + 1, "name": steps[at], "status": "running"}
         else:
@@ -434,7 +438,7 @@ class Participant(FastHttpUser):
             record_finished(sid)
         return outcome
 
-    def stop(self, rid: str, sid: str, by_sid: bool) -> str:
+    def stop_session(self, rid: str, sid: str, by_sid: bool) -> str:
         expected = {"sid": sid, "step": END_STEP, "status": "stopped"}
         path, name = self._move_path("stop", rid, sid, by_sid)
         with self.client.post(API + path, name=name, catch_response=True) as response:
