@@ -81,9 +81,9 @@ class Mix:
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
     parser.add_argument("--think-min", type=float, default=0.5,
-                        help="Shortest pause between a participant's actions, in seconds.")
+                        help="Minimum pause between a participant's actions, in seconds.")
     parser.add_argument("--think-max", type=float, default=2.0,
-                        help="Longest pause between a participant's actions, in seconds.")
+                        help="Maximum pause between a participant's actions, in seconds.")
     parser.add_argument("--walk-weight", type=int, default=10,
                         help="Relative weight of walking a session.")
     parser.add_argument("--browse-weight", type=int, default=3,
@@ -100,7 +100,7 @@ def add_options(parser) -> None:
                         help="Share, 0 to 1, of routes stored from text; the rest from a "
                              "step count.")
     parser.add_argument("--max-route-steps", type=int, default=8,
-                        help="Most steps in a stored route; keep it within DAMBA_MAXSTEPS.")
+                        help="Maximum steps in a stored route; keep it within DAMBA_MAXSTEPS.")
     parser.add_argument("--routes-per-participant", type=int, default=2,
                         help="Routes a participant keeps before it deletes its oldest.")
     parser.add_argument("--record-finished", default="", include_in_web_ui=False,
@@ -144,7 +144,7 @@ def start_run(environment, **_kwargs) -> None:
     try:
         MIX = read_mix(environment.parsed_options)
     except ValueError as error:
-        log.error("invalid option: %s", error)
+        log.error("invalid option, stopping the run: %s", error)
         if environment.runner is not None:
             environment.runner.quit()
         return
@@ -407,7 +407,7 @@ class Participant(FastHttpUser):
         return f"/{action}/uid/{self.key}/route/{rid}", f"/{action}/uid/[key]/route/[rid]"
 
     def _moved(self, response, rid: str, expected: dict) -> str:
-        """Judge a step or stop reply; return the session's status, or "failed"."""
+        """Check a step or stop reply; return the session's status, or "failed"."""
         body = parse_json(response)
         code = (body or {}).get("code")
         if (rid not in self.routes and code in ("session_ended", "no_active_session")
@@ -449,7 +449,7 @@ class Participant(FastHttpUser):
                     "/step/uid/[key]/session/[sid] (after end)", 409, code="session_ended")
 
     def abandon(self, sid: str) -> None:
-        """Stop a session a failed call left running, so the next join is not refused."""
+        """Stop a session a failed call left running, so the next join is not rejected."""
         with self.client.post(f"{API}/stop/uid/{self.key}/session/{sid}",
                               name="/stop/uid/[key]/session/[sid] (clean-up)",
                               catch_response=True) as response:

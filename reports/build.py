@@ -1,6 +1,6 @@
 """Build a report: read the stream, compute the statistics, write the files.
 
-A report folder holds ``report.html`` (self-contained), one CSV file per
+A report folder contains ``report.html`` (self-contained), one CSV file per
 table and ``summary.json``.
 """
 
@@ -26,7 +26,7 @@ DEFAULT_ROOT = Path("reports-out")
 
 @dataclass(frozen=True)
 class Report:
-    """Where a report was written, and its summary."""
+    """A written report: its folder, its HTML page and its summary."""
 
     folder: Path
     page: Path
@@ -56,7 +56,7 @@ def _iso(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_files(statistics: Statistics, locust: LocustStats | None) -> dict[str, pd.DataFrame]:
-    """Return each CSV file's name and the table it holds."""
+    """Return each CSV file's name and the table written to it."""
     files = {
         "events.csv": statistics.events,
         "sessions.csv": statistics.sessions,

@@ -124,9 +124,9 @@ def errors_chart(error_codes: pd.DataFrame) -> bytes | None:
     """Draw the count of error events per error code."""
     if error_codes.empty:
         return None
-    shown = error_codes.head(15).iloc[::-1]
-    figure, axes = _figure(height=max(1.6, 0.3 * len(shown) + 0.8))
-    axes.barh(shown["code"].astype(str), shown["events"], color=ERROR_COLOUR)
+    top_codes = error_codes.head(15).iloc[::-1]
+    figure, axes = _figure(height=max(1.6, 0.3 * len(top_codes) + 0.8))
+    axes.barh(top_codes["code"].astype(str), top_codes["events"], color=ERROR_COLOUR)
     axes.set_xlabel("error events")
     axes.grid(alpha=0.3, axis="x")
     return _png(figure)
@@ -149,15 +149,16 @@ def latency_chart(requests: pd.DataFrame) -> bytes | None:
     """Draw Locust's p50, p90 and p99 response times per request name."""
     if requests.empty:
         return None
-    shown = requests.iloc[::-1]
-    figure, axes = _figure(height=max(1.8, 0.35 * len(shown) + 0.9))
-    positions = range(len(shown))
+    # barh draws the first row at the bottom, so reverse to list from the top.
+    ordered = requests.iloc[::-1]
+    figure, axes = _figure(height=max(1.8, 0.35 * len(ordered) + 0.9))
+    positions = range(len(ordered))
     for offset, (name, colour) in zip(
         (-0.25, 0.0, 0.25), (("p50", OK_COLOUR), ("p90", ACCENT), ("p99", ERROR_COLOUR))
     ):
-        axes.barh([p + offset for p in positions], shown[name], height=0.25,
+        axes.barh([p + offset for p in positions], ordered[name], height=0.25,
                   color=colour, label=name)
-    axes.set_yticks(list(positions), shown["name"].astype(str), fontsize=8)
+    axes.set_yticks(list(positions), ordered["name"].astype(str), fontsize=8)
     axes.set_xlabel("response time (ms), as Locust reports it")
     axes.legend(loc="lower right")
     axes.grid(alpha=0.3, axis="x")

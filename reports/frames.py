@@ -11,7 +11,7 @@ so durations are exact. An entry whose ``dt`` is missing or malformed falls
 back to the millisecond of its stream id.
 
 Participants appear in the frames as integer indexes whose ``participants``
-row holds the public name; no frame holds an access key or its hash.
+row contains the public name; no frame contains an access key or its hash.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ NO_TIME = np.iinfo(np.int64).min
 UNREGISTERED = -1
 UNREGISTERED_NAME = "(unregistered)"
 
-# How a session left a step, which for its last step is how it ended.
+# The ways a session can leave a step; for its last step, the way it ended.
 STEP, FINISH, STOP, ROUTE_DELETED, PARTICIPANT_LEFT = range(5)
 LEFT_BY = ("step", "finish", "stop", "route deleted", "participant left")
 # Session outcomes, by the way the session ended; None while it runs.
@@ -71,9 +71,9 @@ class Frames:
     participants: pd.DataFrame
     activity: pd.DataFrame
     errors: pd.DataFrame
-    # Moves of sessions that no startsess event opened, so the report leaves
-    # them out; nonzero only for a stream whose head was trimmed.
-    orphan_moves: int = 0
+    # Session moves the report leaves out: the session has no startsess
+    # event (the stream's head was trimmed) or the entry has no step number.
+    unplaced_moves: int = 0
 
 
 def event_times(ids: list[str], dts: list[str]) -> np.ndarray:
@@ -107,7 +107,7 @@ class FrameBuilder:
         self.events = 0
         self.first_time = NO_TIME
         self.last_time = NO_TIME
-        self.orphan_moves = 0
+        self.unplaced_moves = 0
         self.totals: Counter[tuple[str, str]] = Counter()
         self.per_second: Counter[tuple[int, str]] = Counter()
         self.errors: Counter[tuple[str, str]] = Counter()
@@ -121,7 +121,7 @@ class FrameBuilder:
         self._route_by_rid: dict[str, int] = {}
         self._routes: list[dict[str, Any]] = []
 
-        # sid -> [session index, step it stands at, time it arrived there]
+        # sid -> [session index, step it is at, time it arrived there]
         self._running: dict[str, list[int]] = {}
         self._sids: list[str] = []
         self._session_route = array("q")
@@ -174,9 +174,10 @@ class FrameBuilder:
                 self.activity[(participant, name, result)] += 1
 
         self.events += len(page)
-        self.first_time = int(times.min()) if self.first_time == NO_TIME else min(
-            self.first_time, int(times.min()))
-        self.last_time = max(self.last_time, int(times.max()))
+        earliest, latest = int(times.min()), int(times.max())
+        if self.first_time == NO_TIME or earliest < self.first_time:
+            self.first_time = earliest
+        self.last_time = max(self.last_time, latest)
 
     def _count_seconds(self, page: Page, times: np.ndarray) -> None:
         seconds = times // 1_000_000
@@ -255,7 +256,7 @@ class FrameBuilder:
         """Record the time the session spent at its current step; return its state."""
         state = self._running.get(sid)
         if state is None:
-            self.orphan_moves += 1
+            self.unplaced_moves += 1
             return None
         index, step, arrived = state
         self._visit_route.append(self._session_route[index])
@@ -276,7 +277,11 @@ class FrameBuilder:
 
     def _step_session(self, fields: dict[str, str], time: int) -> None:
         sid = fields.get("sid", "")
-        step = int(fields.get("step") or END_STEP)
+        try:
+            step = int(fields.get("step", ""))
+        except ValueError:
+            self.unplaced_moves += 1
+            return
         if step == END_STEP:
             self._end_session(sid, time, FINISH)
             return
@@ -311,7 +316,7 @@ class FrameBuilder:
             participants=self._participants_frame(),
             activity=_counter_frame(self.activity, ["participant", "event", "result"]),
             errors=_counter_frame(self.errors, ["code", "action"]),
-            orphan_moves=self.orphan_moves,
+            unplaced_moves=self.unplaced_moves,
         )
 
     def _per_second_frame(self) -> pd.DataFrame:

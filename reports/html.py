@@ -28,7 +28,7 @@ class Table:
     """A table ready to render: column headings and rows of strings."""
 
     columns: list[str]
-    # Whether each column holds numbers, which the page aligns to the right.
+    # Whether each column contains numbers, which the page aligns to the right.
     numeric: list[bool]
     rows: list[list[str]]
     total_rows: int
@@ -88,14 +88,14 @@ def table(frame: pd.DataFrame, csv: str, formats: dict[str, Callable] | None = N
           max_rows: int = MAX_ROWS) -> Table:
     """Format the first ``max_rows`` rows of ``frame`` for the page."""
     formats = {**FORMATS, **(formats or {})}
-    shown = frame.head(max_rows)
-    formatters = [_formatter(str(c), shown[c], formats) for c in shown.columns]
+    visible = frame.head(max_rows)
+    formatters = [_formatter(str(c), visible[c], formats) for c in visible.columns]
     rows = [
         [format_value(value) for format_value, value in zip(formatters, record)]
-        for record in shown.itertuples(index=False)
+        for record in visible.itertuples(index=False)
     ]
-    numeric = [pd.api.types.is_numeric_dtype(shown[c]) for c in shown.columns]
-    return Table(columns=[str(c) for c in shown.columns], numeric=numeric, rows=rows,
+    numeric = [pd.api.types.is_numeric_dtype(visible[c]) for c in visible.columns]
+    return Table(columns=[str(c) for c in visible.columns], numeric=numeric, rows=rows,
                  total_rows=len(frame), csv=csv)
 
 

@@ -136,7 +136,7 @@ def error_codes(errors: pd.DataFrame) -> pd.DataFrame:
 
 
 def session_counts(frames: Frames) -> dict[str, int]:
-    """Count sessions started, finished, stopped (and by whom) and still running."""
+    """Count sessions started, finished, stopped (by cause) and still running."""
     sessions = frames.sessions
     outcomes = sessions["outcome"].value_counts()
     stopped_by = sessions["stopped_by"].value_counts()
@@ -357,5 +357,5 @@ def summarise(frames: Frames, statistics: Statistics) -> dict[str, Any]:
             "max_bin": _number(rates["per_second"].max()),
         },
         "active_sessions_max": _number(statistics.active["peak"].max()),
-        "orphan_moves": frames.orphan_moves,
+        "unplaced_moves": frames.unplaced_moves,
     }

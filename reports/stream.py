@@ -1,4 +1,4 @@
-"""Read the event stream in pages, so the reader holds one page at a time.
+"""Read the event stream in pages, so the reader keeps one page at a time in memory.
 
 The read stops at the entry that was last when it began: events appended
 while the report runs are left for the next report.
@@ -22,7 +22,7 @@ STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 class ReportError(Exception):
-    """Raised when the report cannot be built; the message says why and what to do."""
+    """Raised when the report cannot be built; the message states why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def inspect_stream(client: redis.Redis, key: str) -> StreamInfo:
         )
     if kind != "stream":
         raise ReportError(
-            f"The key {key} holds a Redis {kind}, not a stream; set DAMBA_KEY_PREFIX "
+            f"The key {key} is a Redis {kind}, not a stream; set DAMBA_KEY_PREFIX "
             f"to the prefix the service used."
         )
     return StreamInfo(key=key, length=length, last_id=last[0][0])

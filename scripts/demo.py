@@ -42,7 +42,7 @@ def free_port() -> int:
 
 def wait_until_serving(server: subprocess.Popen, url: str, log_path: Path,
                        timeout: float = 60.0) -> None:
-    """Poll /api/v1/info until it answers, or raise if the server exits or times out."""
+    """Poll /api/v1/info until it responds, or exit if the server exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -55,7 +55,7 @@ def wait_until_serving(server: subprocess.Popen, url: str, log_path: Path,
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.3)
-    raise SystemExit(f"damba serve did not answer within {timeout:.0f} s; see {log_path}.")
+    raise SystemExit(f"damba serve did not respond within {timeout:.0f} s; see {log_path}.")
 
 
 def stop(process: subprocess.Popen, name: str, timeout: float = 30.0) -> None:

@@ -46,7 +46,7 @@ def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
         except requests.ConnectionError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"damba serve did not answer within 60 s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"damba serve did not respond within 60 s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture

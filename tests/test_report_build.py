@@ -62,7 +62,7 @@ def test_report_counts_sessions(api, redis_client, settings, tmp_path):
 
 
 def test_report_writes_all_files(api, redis_client, settings, tmp_path):
-    """The folder holds the page, a CSV file per table and the summary."""
+    """The folder contains the page, a CSV file per table and the summary."""
     drive(api)
     report = build_report(redis_client, settings.stream_key, tmp_path / "out")
     names = {path.name for path in report.folder.iterdir()}
@@ -79,14 +79,14 @@ def test_report_writes_all_files(api, redis_client, settings, tmp_path):
 
 
 def test_report_hides_keys(api, redis_client, settings, tmp_path):
-    """No file of the report holds an access key or a uid hash."""
+    """No file of the report contains an access key or a uid hash."""
     keys = drive(api)
     report = build_report(redis_client, settings.stream_key, tmp_path / "out")
     secrets = keys + [hash_key(key) for key in keys] + [hash_key(key)[:16] for key in keys]
     for path in report.folder.iterdir():
         text = path.read_text(encoding="utf-8")
         for secret in secrets:
-            assert secret not in text, f"{path.name} holds a key or uid hash"
+            assert secret not in text, f"{path.name} contains a key or uid hash"
 
 
 def test_report_page_self_contained(api, redis_client, settings, tmp_path):
@@ -151,20 +151,20 @@ def test_locust_csv_missing(tmp_path):
 
 
 def test_empty_stream_rejected(redis_client, settings):
-    """A prefix with no stream gets an error that says what to do."""
+    """A prefix with no stream gets an error that states what to do."""
     with pytest.raises(ReportError, match="empty or missing.*DAMBA_KEY_PREFIX"):
         inspect_stream(redis_client, settings.stream_key)
 
 
 def test_wrong_key_type_rejected(redis_client, settings):
-    """A key that holds something other than a stream is named in the error."""
+    """A key of another type than a stream is named in the error."""
     redis_client.set(settings.stream_key, "not a stream")
-    with pytest.raises(ReportError, match="holds a Redis string"):
+    with pytest.raises(ReportError, match="is a Redis string, not a stream"):
         inspect_stream(redis_client, settings.stream_key)
 
 
 def test_unreachable_store_rejected():
-    """A Redis that does not answer gets an error naming DAMBA_REDIS_URL."""
+    """A Redis that refuses connections gets an error naming DAMBA_REDIS_URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -227,7 +227,7 @@ def test_cli_report_empty_stream(settings, tmp_path):
 
 
 def test_cli_report_needs_redis_url(tmp_path):
-    """Without DAMBA_REDIS_URL, `damba report` says which variable to set."""
+    """Without DAMBA_REDIS_URL, `damba report` names the variable to set."""
     result = CliRunner().invoke(main, ["report", "--out", str(tmp_path / "out")],
                                 env={"DAMBA_REDIS_URL": ""})
     assert result.exit_code == 2

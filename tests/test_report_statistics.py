@@ -138,7 +138,7 @@ def test_errors_by_code_and_action():
 
 
 def test_session_counts_by_outcome():
-    """Sessions are started, finished, stopped (by whom) or still running."""
+    """Sessions are started, finished, stopped (by cause) or still running."""
     counts = st.session_counts(walks().frames())
     assert counts == {
         "started": 5,
@@ -305,8 +305,8 @@ def test_participant_activity_by_name():
     assert row(participants, participant="(unregistered)")["errors"] == 1
 
 
-def test_frames_hold_no_uid():
-    """No frame or table of the report holds a participant's uid."""
+def test_frames_without_uid():
+    """No frame or table of the report contains a participant's uid."""
     frames = walks().frames()
     statistics = st.compute(frames)
     tables = [frames.sessions, frames.routes, frames.participants, frames.activity,
@@ -350,9 +350,22 @@ def test_moves_without_start_are_counted():
     stream.step(1, U1, "r1", "s9", 1)
     stream.finish(2, U1, "r1", "s9")
     frames = stream.frames()
-    assert frames.orphan_moves == 2
+    assert frames.unplaced_moves == 2
     assert frames.sessions.empty
-    assert st.compute(frames).summary["orphan_moves"] == 2
+    assert st.compute(frames).summary["unplaced_moves"] == 2
+
+
+def test_step_without_number_is_counted():
+    """A stepsess entry with no step number is left out but counted."""
+    stream = HandStream()
+    stream.user(0, U1, "Ольга")
+    stream.route(1, U1, "r1", "order", ["only"])
+    stream.start(2, U1, "r1", "s1")
+    stream.add(3, "stepsess", uid=U1, rid="r1", sid="s1")
+    frames = stream.frames()
+    assert frames.unplaced_moves == 1
+    assert frames.step_visits.empty
+    assert frames.sessions.loc[0, "outcome"] == "running"
 
 
 def test_empty_page_changes_nothing():
