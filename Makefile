@@ -50,6 +50,7 @@ load: install
 load-ui: install
 	@echo "Locust web UI on http://127.0.0.1:8089, aimed at $(LOAD_HOST)"
 	$(BIN)/locust -f locustfile.py --host $(LOAD_HOST) \
+		--users $(USERS) --spawn-rate $(SPAWN_RATE) \
 		--web-host 127.0.0.1 --web-port 8089 --stop-timeout 30
 
 demo: install

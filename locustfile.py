@@ -157,9 +157,14 @@ def record_finished(sid: str) -> None:
             file.write(sid + "\n")
 
 
-def check_reply(status: int, body: dict | None, expected_status: int,
+def check_reply(response, body: dict | None, expected_status: int,
                 expected_code: str | None) -> str | None:
     """Return what is wrong with a reply, or None if it is as expected."""
+    status = response.status_code
+    if not status:
+        # FastHttpSession turns a connection failure into a response with
+        # status 0 and the exception in ``error``.
+        return f"no response: {getattr(response, 'error', None)!r}"
     if body is None:
         return f"HTTP {status} with a body that is not a JSON object"
     got = f"HTTP {status} {body.get('code', '')}: {body.get('desc', '')}".strip()
@@ -178,7 +183,8 @@ def check_reply(status: int, body: dict | None, expected_status: int,
 def parse_json(response) -> dict | None:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, TypeError):
+        # TypeError: a response without a body, after a connection failure.
         return None
     return body if isinstance(body, dict) else None
 
@@ -221,7 +227,7 @@ class Participant(FastHttpUser):
         with self.client.request(method, API + path, name=name, catch_response=True,
                                  **kwargs) as response:
             body = parse_json(response)
-            problem = check_reply(response.status_code, body, status, code)
+            problem = check_reply(response, body, status, code)
             if problem is None and check is not None:
                 problem = check(body)
             if problem is not None:
@@ -242,7 +248,7 @@ class Participant(FastHttpUser):
             if response.status_code == 200 and body.get("result") == "ok":
                 response.success()
             else:
-                response.failure(check_reply(response.status_code, body, 200, None))
+                response.failure(check_reply(response, body, 200, None))
             return False
 
     # ------------------------------------------------------------ lifecycle
@@ -388,7 +394,7 @@ class Participant(FastHttpUser):
                 response.success()
                 KNOWN_ROUTES.pop(rid, None)
                 return None
-            problem = check_reply(response.status_code, body, 201, None) or check(body)
+            problem = check_reply(response, body, 201, None) or check(body)
             if problem is not None:
                 response.failure(problem)
                 return None
@@ -415,7 +421,7 @@ class Participant(FastHttpUser):
             # The route's owner deleted it, or left, which stopped this session.
             response.success()
             return "gone"
-        problem = check_reply(response.status_code, body, 200, None)
+        problem = check_reply(response, body, 200, None)
         if problem is None:
             got = {name: body.get(name) for name in expected}
             if got != expected:
@@ -457,7 +463,7 @@ class Participant(FastHttpUser):
             if response.status_code == 200 or body.get("code") == "session_ended":
                 response.success()
             else:
-                response.failure(check_reply(response.status_code, body, 200, None))
+                response.failure(check_reply(response, body, 200, None))
 
     def view_session(self, sid: str, status: str) -> None:
         self.expect("GET", f"/info/session/{sid}", "/info/session/[sid]", 200,

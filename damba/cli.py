@@ -39,8 +39,9 @@ def main() -> None:
               help="Also write gunicorn's access log, keys redacted.")
 @click.option("--profile", default="default", show_default=True,
               type=click.Choice(sorted(PROFILES)),
-              help="Named defaults for DAMBA_MAXUSERS, DAMBA_MAXROUTES and DAMBA_MAXSTEPS; "
-                   "'load' raises them for load runs. Variables already set win.")
+              help="Named defaults for DAMBA_MAXUSERS, DAMBA_MAXROUTES, DAMBA_MAXSTEPS and "
+                   "DAMBA_KEEPALIVE; 'load' raises them for load runs. Variables already "
+                   "set win.")
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool,
           profile: str) -> None:
     """Serve the API under gunicorn.

@@ -39,6 +39,8 @@ class Settings:
     # Seconds a single Redis command may take before it counts as failed.
     redis_timeout: float = 5.0
     log_level: str = "INFO"
+    # Seconds gunicorn keeps an idle keep-alive connection open (its default).
+    keepalive: int = 2
 
     @property
     def stream_key(self) -> str:
@@ -95,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body=_read_int(env, "DAMBA_MAX_BODY", 65536, 64),
         redis_timeout=_read_float(env, "DAMBA_REDIS_TIMEOUT", 5.0),
         log_level=(env.get("DAMBA_LOG_LEVEL") or "INFO").upper(),
+        keepalive=_read_int(env, "DAMBA_KEEPALIVE", 2, 1),
     )
 
 
@@ -104,11 +107,16 @@ PROFILES: dict[str, dict[str, str]] = {
     # The defaults above: 10 participants, 10 routes, 10 steps a route.
     "default": {},
     # Room for a load run with thousands of simulated participants, each
-    # keeping a few routes; `make load` and `make demo` expect it.
+    # keeping a few routes; `make load` and `make demo` expect it. Clients
+    # that pause longer than the keep-alive time between requests race the
+    # server closing their connection, and a POST sent on a connection the
+    # server has just closed fails, so the load profile keeps idle
+    # connections for 30 s rather than 2.
     "load": {
         "DAMBA_MAXUSERS": "10000",
         "DAMBA_MAXROUTES": "100000",
         "DAMBA_MAXSTEPS": "100",
+        "DAMBA_KEEPALIVE": "30",
     },
 }
 

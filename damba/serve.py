@@ -63,7 +63,8 @@ class GunicornServer(BaseApplication):
         return create_app()
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int, access_log: bool) -> dict:
+def gunicorn_options(host: str, port: int, workers: int, threads: int, access_log: bool,
+                     keepalive: int = 2) -> dict:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -73,6 +74,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, access_lo
         # Seconds a worker has to finish its requests after SIGTERM.
         "graceful_timeout": 20,
         "timeout": 60,
+        "keepalive": keepalive,
         "errorlog": "-",
         "loglevel": "info",
     }
@@ -97,4 +99,5 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
             "serving Damba %s on http://%s:%d with %d workers, prefix %r, limits %s",
             __version__, host, port, workers, settings.key_prefix, settings.limits,
         )
-        GunicornServer("damba.wsgi:create_app()", gunicorn_options(host, port, workers, threads, access_log)).run()
+        options = gunicorn_options(host, port, workers, threads, access_log, settings.keepalive)
+        GunicornServer("damba.wsgi:create_app()", options).run()

@@ -55,6 +55,10 @@ def _iso(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _readable(iso: str) -> str:
+    return pd.Timestamp(iso).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def table_files(statistics: Statistics, locust: LocustStats | None) -> dict[str, pd.DataFrame]:
     """Return each CSV file's name and the table written to it."""
     files = {
@@ -103,8 +107,8 @@ def write_report(statistics: Statistics, folder: Path,
 
     context = {
         "stream": summary.get("stream", ""),
-        "first_event": summary["first_event"],
-        "last_event": summary["last_event"],
+        "first_event": _readable(summary["first_event"]),
+        "last_event": _readable(summary["last_event"]),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "files": [*files, "summary.json"],
     }

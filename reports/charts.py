@@ -99,7 +99,7 @@ def durations_chart(sessions: pd.DataFrame, durations: pd.DataFrame) -> bytes | 
                       rotation=90, va="top", ha="right", fontsize=8)
     axes.set_xlabel("session duration (s)")
     axes.set_ylabel("sessions")
-    axes.legend(loc="upper right")
+    axes.legend(loc="center right")
     axes.grid(alpha=0.3)
     return _png(figure)
 

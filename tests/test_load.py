@@ -153,3 +153,26 @@ def test_load_run_report(server, redis_client, settings, tmp_path):
     # Locust's own figures sit beside the stream's.
     assert summary["locust"]["failures"] == 0
     assert summary["locust"]["requests"] > summary["sessions"]["started"]
+
+
+def test_demo_script(tmp_path):
+    """scripts/demo.py serves, loads, reports, and stops the server it started."""
+    folder = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--users", "5",
+         "--spawn-rate", "5", "--run-time", "3s", "--workers", "1", "--out", str(folder)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert f"Demo done. Open {folder / 'report.html'}" in result.stdout
+    assert (folder / "report.html").exists()
+    assert (folder / "locust" / "locust_stats.csv").exists()
+    summary = orjson.loads((folder / "summary.json").read_bytes())
+    assert summary["sessions"]["started"] > 0
+    assert summary["locust"]["failures"] == 0
+
+    # The server's port is closed again: nothing the demo started still serves.
+    log = (folder / "serve.log").read_text()
+    port = int(log.split("Listening at: http://127.0.0.1:", 1)[1].split()[0])
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/api/v1/info", timeout=5)

@@ -5,17 +5,26 @@ from __future__ import annotations
 import pytest
 
 from damba.config import PROFILES, SettingsError, apply_profile, load_settings
+from damba.serve import gunicorn_options
 
 
 def test_load_profile_sets_limits():
-    """The load profile fills in the three limits when none is set."""
+    """The load profile fills in the limits and keep-alive time when none is set."""
     environ: dict[str, str] = {}
     applied = apply_profile("load", environ)
     assert applied == PROFILES["load"]
-    limits = load_settings(environ).limits
-    assert limits.maxusers == 10000
-    assert limits.maxroutes == 100000
-    assert limits.maxsteps == 100
+    settings = load_settings(environ)
+    assert settings.limits.maxusers == 10000
+    assert settings.limits.maxroutes == 100000
+    assert settings.limits.maxsteps == 100
+    assert settings.keepalive == 30
+
+
+def test_keepalive_reaches_gunicorn():
+    """DAMBA_KEEPALIVE becomes gunicorn's keepalive option; 2 s by default."""
+    assert load_settings({}).keepalive == 2
+    keepalive = load_settings({"DAMBA_KEEPALIVE": "45"}).keepalive
+    assert gunicorn_options("127.0.0.1", 8000, 1, 4, False, keepalive)["keepalive"] == 45
 
 
 def test_profile_keeps_set_variables():
