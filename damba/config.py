@@ -107,11 +107,10 @@ PROFILES: dict[str, dict[str, str]] = {
     # The defaults above: 10 participants, 10 routes, 10 steps a route.
     "default": {},
     # Room for a load run with thousands of simulated participants, each
-    # keeping a few routes; `make load` and `make demo` expect it. Clients
-    # that pause longer than the keep-alive time between requests race the
-    # server closing their connection, and a POST sent on a connection the
-    # server has just closed fails, so the load profile keeps idle
-    # connections for 30 s rather than 2.
+    # keeping a few routes; `make load` and `make demo` expect it. A client
+    # that pauses about as long as the keep-alive time may send its next
+    # POST just as the server closes the idle connection, and that request
+    # fails. So the load profile keeps idle connections for 30 s, not 2.
     "load": {
         "DAMBA_MAXUSERS": "10000",
         "DAMBA_MAXROUTES": "100000",

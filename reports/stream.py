@@ -37,7 +37,7 @@ class StreamInfo:
 def unreachable(error: Exception) -> ReportError:
     return ReportError(
         f"Redis is unreachable ({error}); start it, or set DAMBA_REDIS_URL to the "
-        f"server that holds the event stream."
+        f"server with the event stream."
     )
 
 
