@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
 from damba import __version__
-from damba.config import SettingsError, load_settings
+from damba.config import PROFILES, SettingsError, apply_profile, load_settings
 from damba.errors import DambaError
 from damba.web.logs import configure_logging
 
@@ -43,9 +46,14 @@ def main() -> None:
 @click.option("--asgi", is_flag=True, default=False,
               help="Serve the ASGI app under uvicorn instead of the WSGI app under "
                    "gunicorn; each worker runs one event loop.")
+@click.option("--profile", default="default", show_default=True,
+              type=click.Choice(sorted(PROFILES)),
+              help="Named defaults for DAMBA_MAXUSERS, DAMBA_MAXROUTES, DAMBA_MAXSTEPS and "
+                   "DAMBA_KEEPALIVE; 'load' raises them for load runs. Variables already "
+                   "set win.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
-          access_log: bool, asgi: bool) -> None:
+          access_log: bool, asgi: bool, profile: str) -> None:
     """Serve the API under gunicorn, or under uvicorn with --asgi.
 
     Without DAMBA_REDIS_URL a private Valkey server starts first and its data
@@ -60,8 +68,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
             "--threads applies to the WSGI server only; an ASGI worker serves "
             "concurrent requests on one event loop, so drop --threads or --asgi."
         )
+    # The profile goes into os.environ so that the workers, which read their
+    # settings from the environment, get the same limits.
+    applied = apply_profile(profile, os.environ)
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
+    if applied:
+        logging.getLogger("damba.serve").info(
+            "profile %s set %s", profile,
+            ", ".join(f"{name}={value}" for name, value in applied.items()),
+        )
     try:
         if asgi:
             serve_asgi(settings, host, port, workers, access_log)
@@ -125,3 +141,36 @@ def _add_client_commands() -> None:
 
 
 _add_client_commands()
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write the report into.  [default: ./reports-out/<UTC timestamp>/]")
+@click.option("--locust-csv", metavar="PREFIX", default=None,
+              help="The prefix given to `locust --csv`; adds Locust's request latency "
+                   "percentiles and failures to the report.")
+@click.option("--page-size", default=10000, show_default=True,
+              type=click.IntRange(1, 1_000_000),
+              help="Stream entries read per XRANGE call.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar while reading.  [default: on a terminal only]")
+def report(out: Path | None, locust_csv: str | None, page_size: int,
+           progress: bool | None) -> None:
+    """Write the statistics report of the event stream: HTML, CSV and JSON."""
+    from reports.build import build_report
+    from reports.stream import ReportError
+
+    settings = _settings()
+    client = _client(settings)
+    try:
+        written = build_report(client, settings.stream_key, out, locust_csv, page_size,
+                               progress)
+    except ReportError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        client.close()
+    sessions = written.summary["sessions"]
+    click.echo(
+        f"Read {written.summary['events']:,} events: {sessions['started']:,} sessions "
+        f"started, {sessions['finished']:,} finished, {sessions['stopped']:,} stopped."
+    )
+    click.echo(f"Report written to {written.folder}/")
+    click.echo(f"Open {written.page}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -50,6 +50,8 @@ class Settings:
     log_format: str = "plain"
     # Whole seconds gunicorn gives in-flight requests to finish after SIGTERM.
     graceful_timeout: int = 20
+    # Seconds gunicorn keeps an idle keep-alive connection open (its default).
+    keepalive: int = 2
 
     @property
     def stream_key(self) -> str:
@@ -139,4 +141,40 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_format=_read_choice(env, "DAMBA_LOG_FORMAT", "plain", LOG_FORMATS),
         graceful_timeout=_read_int(env, "DAMBA_GRACEFUL_TIMEOUT", 20, 1),
+        keepalive=_read_int(env, "DAMBA_KEEPALIVE", 2, 1),
     )
+
+
+# Named sets of defaults that ``damba serve --profile NAME`` puts into the
+# environment. A variable that is already set, and not empty, keeps its value.
+PROFILES: dict[str, dict[str, str]] = {
+    # The defaults above: 10 participants, 10 routes, 10 steps a route.
+    "default": {},
+    # Room for a load run with thousands of simulated participants, each
+    # keeping a few routes; `make load` and `make demo` expect it. A client
+    # that pauses about as long as the keep-alive time may send its next
+    # POST just as the server closes the idle connection, and that request
+    # fails. So the load profile keeps idle connections for 30 s, not 2.
+    "load": {
+        "DAMBA_MAXUSERS": "10000",
+        "DAMBA_MAXROUTES": "100000",
+        "DAMBA_MAXSTEPS": "100",
+        "DAMBA_KEEPALIVE": "30",
+    },
+}
+
+
+def apply_profile(name: str, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Set the profile's variables that ``environ`` leaves unset; return those set."""
+    try:
+        profile = PROFILES[name]
+    except KeyError:
+        raise SettingsError(
+            f"Unknown profile {name!r}; choose one of {', '.join(sorted(PROFILES))}."
+        ) from None
+    applied = {}
+    for variable, value in profile.items():
+        if not environ.get(variable, "").strip():
+            environ[variable] = value
+            applied[variable] = value
+    return applied

@@ -67,7 +67,7 @@ class GunicornServer(BaseApplication):
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int, access_log: bool,
-                     graceful_timeout: int = 20) -> dict:
+                     graceful_timeout: int = 20, keepalive: int = 2) -> dict:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -83,6 +83,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, access_lo
         # killed request leaves either its whole event or nothing.
         "graceful_timeout": graceful_timeout,
         "timeout": 60,
+        "keepalive": keepalive,
         "errorlog": "-",
         "loglevel": "info",
         # gunicorn 25.1+ opens a control socket at one fixed path under $HOME by
@@ -127,7 +128,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int,
     with provide_redis(settings):
         log_serving(settings, "gunicorn", host, port, workers)
         options = gunicorn_options(
-            host, port, workers, threads, access_log, settings.graceful_timeout
+            host, port, workers, threads, access_log,
+            settings.graceful_timeout, settings.keepalive,
         )
         GunicornServer("damba.wsgi:create_app()", options).run()
 

@@ -1,1 +1,1 @@
-"""Statistics reports over the event stream."""
+"""The statistics report over the event stream."""

@@ -47,6 +47,7 @@ def code_defaults() -> dict[str, object]:
         "DAMBA_LOG_LEVEL": settings.log_level,
         "DAMBA_LOG_FORMAT": settings.log_format,
         "DAMBA_GRACEFUL_TIMEOUT": settings.graceful_timeout,
+        "DAMBA_KEEPALIVE": settings.keepalive,
     }
     for command in cli.commands.values():
         for parameter in command.params:
