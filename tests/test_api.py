@@ -397,7 +397,7 @@ def test_events_page_shows_the_run(api):
 )
 def test_events_page_beyond_the_ends_is_empty(api, params):
     """Reading past either end of the id space returns an empty page."""
-    key = register(api)
+    register(api)
     result = api.simulate_get("/api/v1/info/events", params=params)
     assert result.status_code == 200
     assert result.json["events"] == []
