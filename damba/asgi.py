@@ -29,6 +29,7 @@ async def read_body(req: falcon.asgi.Request, limit: int) -> bytes:
     handling.check_body_length(req.content_length, limit)
     data = await req.bounded_stream.read(limit + 1)
     handling.check_body_length(len(data), limit)
+    handling.check_body_complete(req.content_length, len(data))
     return data
 
 

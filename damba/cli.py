@@ -105,13 +105,24 @@ def _client(settings):
     return client
 
 
+def _require_stream(client, settings) -> None:
+    """Fail when the prefix has no event stream, which usually means a typo."""
+    if not client.exists(settings.stream_key):
+        raise click.ClickException(
+            f"There is no event stream at {settings.stream_key}; check "
+            f"DAMBA_KEY_PREFIX and DAMBA_REDIS_URL."
+        )
+
+
 @main.command()
 def rebuild() -> None:
     """Wipe the read models and rebuild them by replaying the event stream."""
     from damba.replay import rebuild as rebuild_models
 
     settings = _settings()
-    state = rebuild_models(_client(settings), settings.key_prefix)
+    client = _client(settings)
+    _require_stream(client, settings)
+    state = rebuild_models(client, settings.key_prefix)
     click.echo(
         f"Rebuilt {len(state.docs)} documents and {len(state.sets)} sets "
         f"from {settings.stream_key}."
@@ -124,7 +135,9 @@ def verify() -> None:
     from damba.replay import verify as verify_models
 
     settings = _settings()
-    differences = verify_models(_client(settings), settings.key_prefix)
+    client = _client(settings)
+    _require_stream(client, settings)
+    differences = verify_models(client, settings.key_prefix)
     if not differences:
         click.echo(f"The read models under {settings.key_prefix!r} match the event stream.")
         return

@@ -56,6 +56,10 @@ def json_error_response(page: bytes) -> bytes:
     code = _CODE_BY_STATUS.get(status, "bad_request" if status < 500 else "internal_error")
     if status >= 500:
         desc = "The server failed to handle this request; it is logged. Retry later."
+    elif status == 414:
+        desc = "The request line is longer than the server accepts; shorten the path or query."
+    elif status == 431:
+        desc = "The request headers are larger than the server accepts; send fewer or smaller ones."
     else:
         desc = (
             f"The HTTP request is malformed and was rejected before reaching the API "

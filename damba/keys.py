@@ -34,3 +34,13 @@ def new_route_id() -> str:
 
 def new_session_id() -> str:
     return "s" + secrets.token_hex(8)
+
+
+# Anything shaped like an access key: a run of 32 or more URL-safe characters.
+KEY_LIKE = re.compile(r"[A-Za-z0-9_-]{32,}")
+
+
+def mask_keys(text: str, limit: int = 64) -> str:
+    """Return ``text`` cut to ``limit`` characters, with anything shaped like a
+    key as ***, so that a key sent in the wrong place is never stored or shown."""
+    return KEY_LIKE.sub("***", text[:limit])

@@ -14,7 +14,13 @@ from damba import __version__
 from damba.config import Limits
 from damba.errors import DambaError
 from damba.events import Event
-from damba.keys import KEY_PATTERN, ROUTE_ID_PATTERN, SESSION_ID_PATTERN, hash_key
+from damba.keys import (
+    KEY_PATTERN,
+    ROUTE_ID_PATTERN,
+    SESSION_ID_PATTERN,
+    hash_key,
+    mask_keys,
+)
 from damba.protocol import Operation, Read, ReadEvents
 from damba.state import ACTIVE, ROUTES, SESSIONS, USERS
 from damba.state import route_active_key, route_key, session_key, user_key
@@ -82,7 +88,10 @@ def show_user(key: str) -> Operation:
     snapshot = yield Read(docs=(user_key(uid),))
     user = snapshot.doc(user_key(uid))
     if user is None:
-        raise DambaError("unknown_user", "No participant has this access key.")
+        raise DambaError(
+            "unknown_user",
+            "No participant has this access key; register with /user/addme.",
+        )
     route_keys = tuple(route_key(rid) for rid in user["routes"])
     session_keys = tuple(session_key(sid) for sid in user["active"].values())
     recent_keys = tuple(session_key(sid) for sid in user["recent"])
@@ -111,7 +120,11 @@ def list_routes() -> Operation:
 def _route_and_sessions(rid: str):
     """Load route ``rid`` and the documents of the sessions running on it."""
     if not ROUTE_ID_PATTERN.fullmatch(rid):
-        raise DambaError("invalid_id", f"Route id {rid[:64]!r} is malformed.")
+        raise DambaError(
+            "invalid_id",
+            f"Route id {mask_keys(rid)!r} is malformed; route ids look like "
+            f"'r' and 12 hex digits.",
+        )
     snapshot = yield Read(docs=(route_key(rid),), members=(route_active_key(rid),))
     route = snapshot.doc(route_key(rid))
     if route is None:
@@ -167,11 +180,18 @@ def public_session(session: dict[str, Any]) -> dict[str, Any]:
 
 def _load_session(sid: str):
     if not SESSION_ID_PATTERN.fullmatch(sid):
-        raise DambaError("invalid_id", f"Session id {sid[:64]!r} is malformed.")
+        raise DambaError(
+            "invalid_id",
+            f"Session id {mask_keys(sid)!r} is malformed; session ids look like "
+            f"'s' and 16 hex digits.",
+        )
     snapshot = yield Read(docs=(session_key(sid),))
     session = snapshot.doc(session_key(sid))
     if session is None:
-        raise DambaError("unknown_session", f"Session {sid} does not exist.")
+        raise DambaError(
+            "unknown_session",
+            f"Session {sid} does not exist; check the sid that /join returned.",
+        )
     return session
 
 

@@ -7,6 +7,7 @@ from the environment; tests call ``create_app(settings, store)`` directly.
 from __future__ import annotations
 
 import falcon
+from gunicorn.http.errors import NoMoreData, ParseException
 import orjson
 
 from damba.config import Settings, load_settings
@@ -32,8 +33,13 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
         # body ends (it sets wsgi.input_terminated), so the input is read to
         # the limit, as the ASGI app reads it.
         stream = req.stream
-    data = stream.read(limit + 1)
+    try:
+        data = stream.read(limit + 1)
+    except (ParseException, NoMoreData) as error:
+        # gunicorn raises these for a malformed chunked body.
+        raise handling.malformed_body(error) from None
     handling.check_body_length(len(data), limit)
+    handling.check_body_complete(req.content_length, len(data))
     return data
 
 

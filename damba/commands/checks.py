@@ -7,7 +7,13 @@ from typing import Any
 
 from damba.commands.transaction import Context, reject
 from damba.errors import DambaError
-from damba.keys import KEY_PATTERN, ROUTE_ID_PATTERN, SESSION_ID_PATTERN, hash_key
+from damba.keys import (
+    KEY_PATTERN,
+    ROUTE_ID_PATTERN,
+    SESSION_ID_PATTERN,
+    hash_key,
+    mask_keys,
+)
 from damba.protocol import Snapshot
 from damba.state import route_key, user_key
 
@@ -27,26 +33,26 @@ def check_key(context: Context, key: str) -> Generator:
 
 
 def check_route_id(context: Context, rid: str) -> Generator:
-    context.rid = rid[:64]
+    context.rid = mask_keys(rid)
     if not ROUTE_ID_PATTERN.fullmatch(rid):
         yield from reject(
             context,
             DambaError(
                 "invalid_id",
-                f"Route id {rid[:64]!r} is malformed; route ids look like "
+                f"Route id {mask_keys(rid)!r} is malformed; route ids look like "
                 f"'r' and 12 hex digits, as /addroute returned.",
             ),
         )
 
 
 def check_session_id(context: Context, sid: str) -> Generator:
-    context.sid = sid[:64]
+    context.sid = mask_keys(sid)
     if not SESSION_ID_PATTERN.fullmatch(sid):
         yield from reject(
             context,
             DambaError(
                 "invalid_id",
-                f"Session id {sid[:64]!r} is malformed; session ids look like "
+                f"Session id {mask_keys(sid)!r} is malformed; session ids look like "
                 f"'s' and 16 hex digits, as /join returned.",
             ),
         )

@@ -24,17 +24,18 @@ def _parse_steps(limits: Limits, raw: str) -> str | DambaError:
             f"The step count {raw[:20]!r} is not a whole number in ASCII digits; "
             f"use 1 to {limits.maxsteps}.",
         )
-    # Python refuses to convert strings of more than 4300 digits.
-    steps = int(raw) if len(raw) <= 9 else limits.maxsteps + 1
+    # Python refuses to convert strings of more than 4300 digits, so a count
+    # too long to be in range is rejected before int() sees it.
+    if len(raw) > 9 or int(raw) > limits.maxsteps:
+        return DambaError(
+            "maxsteps_exceeded",
+            f"A route may have at most {limits.maxsteps} steps, got {raw[:20]}; "
+            f"ask for fewer or raise DAMBA_MAXSTEPS.",
+        )
+    steps = int(raw)
     if steps < 1:
         return DambaError(
             "invalid_steps", f"A route needs at least 1 step, got {steps}."
-        )
-    if steps > limits.maxsteps:
-        return DambaError(
-            "maxsteps_exceeded",
-            f"A route may have at most {limits.maxsteps} steps, got {steps}; "
-            f"ask for fewer or raise DAMBA_MAXSTEPS.",
         )
     return generate_route_text(steps)
 

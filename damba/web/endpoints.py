@@ -19,7 +19,7 @@ from damba import commands, queries
 from damba.commands import Context
 from damba.config import Settings
 from damba.errors import DambaError
-from damba.keys import hash_key
+from damba.keys import hash_key, mask_keys
 from damba.protocol import Operation
 
 API_PREFIX = "/api/v1"
@@ -60,8 +60,8 @@ def rejection_context(endpoint: Endpoint, call: Call) -> Context:
     context = Context(endpoint.action or "read")
     if "uid" in call.params:
         context.uid = hash_key(call.params["uid"])
-    context.rid = call.params.get("rid", "")[:64]
-    context.sid = call.params.get("sid", "")[:64]
+    context.rid = mask_keys(call.params.get("rid", ""))
+    context.sid = mask_keys(call.params.get("sid", ""))
     return context
 
 
@@ -189,10 +189,14 @@ def _events(settings: Settings, call: Call) -> Operation:
             "invalid_query", f"order must be asc or desc, got {order[:20]!r}."
         )
     after = call.query.get("after", "-")
-    # Python refuses to convert strings of more than 4300 digits, and any
-    # count of more than 7 digits is out of range anyway.
-    count = int(raw_count) if len(raw_count) <= 7 else queries.MAX_EVENTS_PAGE + 1
-    return queries.list_events(after, count, order == "desc")
+    # Python refuses to convert strings of more than 4300 digits, so a count
+    # too long to be in range is rejected before int() sees it.
+    if len(raw_count) > 7:
+        raise DambaError(
+            "invalid_query",
+            f"count must be between 1 and {queries.MAX_EVENTS_PAGE}, got {raw_count[:20]}.",
+        )
+    return queries.list_events(after, int(raw_count), order == "desc")
 
 
 def _by(name: str, function: Callable[..., Operation]):

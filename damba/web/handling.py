@@ -40,6 +40,28 @@ def check_body_length(length: int | None, limit: int) -> None:
         raise body_too_large(limit)
 
 
+def check_body_complete(declared: int | None, received: int) -> None:
+    """Raise bad_request when fewer bytes arrived than Content-Length declared.
+
+    A client that closes its side early has sent a cut-off body; acting on
+    it would store a truncated route or name.
+    """
+    if declared is not None and received < declared:
+        raise DambaError(
+            "bad_request",
+            f"The body ended after {received} of the {declared} bytes that "
+            f"Content-Length declared; send the whole body.",
+        )
+
+
+def malformed_body(error: Exception) -> DambaError:
+    return DambaError(
+        "bad_request",
+        f"The request body could not be read ({type(error).__name__}); "
+        f"check its chunked encoding and send it again.",
+    )
+
+
 def single_values(params: dict) -> dict[str, str]:
     """Keep the last value of a repeated query parameter."""
     return {

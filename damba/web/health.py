@@ -88,6 +88,8 @@ class LivenessResource:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = orjson.dumps(liveness())
 
+    on_head = on_get
+
 
 class ReadinessResource:
     """Runs the readiness check and logs each change between ready and not."""
@@ -106,6 +108,9 @@ class ReadinessResource:
             self.render_not_ready(resp, error)
             return
         self.render_ready(resp, reply)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.on_get(req, resp)
 
     def render_not_ready(self, resp: falcon.Response, error: DambaError) -> None:
         if self._ready is not False:
@@ -126,6 +131,8 @@ class AsyncLivenessResource:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = orjson.dumps(liveness())
 
+    on_head = on_get
+
 
 class AsyncReadinessResource(ReadinessResource):
     """The readiness check for the ASGI app, through the asyncio driver."""
@@ -137,6 +144,9 @@ class AsyncReadinessResource(ReadinessResource):
             self.render_not_ready(resp, error)
             return
         self.render_ready(resp, reply)
+
+    async def on_head(self, req, resp) -> None:
+        await self.on_get(req, resp)
 
 
 def add_health_routes_asgi(app, settings: Settings, store) -> None:
