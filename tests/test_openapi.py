@@ -52,3 +52,15 @@ def test_document_is_openapi_3(api):
         for operation in operations.values():
             documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert documented == names, template
+
+
+def test_readme_lists_every_error_code():
+    """Each error code the service can return appears in the README's error table."""
+    from pathlib import Path
+
+    from damba.errors import STATUS_BY_CODE
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("### Errors"):]
+    for code in STATUS_BY_CODE:
+        assert f"`{code}`" in table, f"{code} is missing from the README's error table"
