@@ -20,7 +20,8 @@ from gunicorn.app.base import BaseApplication
 from damba import __version__, commands
 from damba.config import Settings
 from damba.embedded import EmbeddedValkey
-from damba.store.sync_store import RedisStore, connect
+from damba.errors import DambaError
+from damba.store.sync_store import STORE_ERRORS, RedisStore, connect
 
 log = logging.getLogger("damba.serve")
 
@@ -37,6 +38,15 @@ def describe_url(url: str) -> str:
 def open_stream(settings: Settings, url: str) -> None:
     """Append the init event if this prefix has no stream yet."""
     client = connect(settings, url)
+    try:
+        client.ping()
+    except STORE_ERRORS as error:
+        client.close()
+        raise DambaError(
+            "store_unavailable",
+            f"Cannot reach the Redis at {describe_url(url)} ({error}); start it or fix "
+            f"DAMBA_REDIS_URL.",
+        ) from None
     try:
         store = RedisStore(client, settings.key_prefix)
         stream_id = store.open_stream(commands.init(__version__, settings.limits))

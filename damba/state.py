@@ -26,7 +26,12 @@ def user_key(uid: str) -> str:
 
 
 def name_key(name: str) -> str:
-    return f"name:{name}"
+    """Name the document that reserves a public name.
+
+    Names that differ only in case or spacing reserve the same key, so
+    "Anna", "anna" and "An  na" cannot stand side by side.
+    """
+    return "name:" + " ".join(name.casefold().split())
 
 
 def route_key(rid: str) -> str:

@@ -561,3 +561,13 @@ def test_user_record_lists_recent_sessions(api):
     assert [s["sid"] for s in user["recent_sessions"]] == [first]
     assert user["routes_owned"] == 1
     assert user["recent_sessions"][0]["status"] == "stopped"
+
+
+@pytest.mark.parametrize(
+    "first,second",
+    [("Anna", "anna"), ("Anna", "ANNA"), ("An%20na", "An%20%20na"), ("Anna", "Anna%C2%A0")],
+)
+def test_names_differing_in_case_or_spacing_are_taken(api, first, second):
+    """Names that differ only in case or spacing count as the same name."""
+    register(api, first)
+    assert_error(api.simulate_post(f"/api/v1/user/addme?name={second}"), 409, "name_taken")
