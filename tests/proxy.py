@@ -38,9 +38,9 @@ class ReplyDroppingProxy:
     def drop_replies(self, marker: bytes, count: int, close: bool = True) -> None:
         """Drop the replies to the next ``count`` commands that contain ``marker``.
 
-        With ``close`` the client's connection closes in place of the reply;
-        without it the reply and all after it on that connection are
-        discarded, so the client waits until its socket timeout.
+        With ``close`` the client's connection closes in place of the reply.
+        Without it the proxy discards that reply and every later one on the
+        connection, so the client waits until its socket timeout.
         """
         with self._lock:
             self._marker = marker

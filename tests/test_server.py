@@ -146,8 +146,8 @@ def raw_exchange(url: str, request: bytes) -> tuple[bytes, bytes]:
     return head, body
 
 
-# Raw requests the HTTP server parses and rejects before the app sees them,
-# with the status and error code each must get.
+# Raw requests the HTTP server rejects before the app receives them, with
+# the status and error code each must get.
 MALFORMED = [
     (
         b"POST /api/v1/user/addme HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
@@ -177,8 +177,8 @@ MALFORMED = [
 def test_server_malformed_http(start_server, app_kind, request):
     """Requests the HTTP server itself rejects still get Damba's JSON error body."""
     if app_kind == "asgi":
-        # NOTE: uvicorn answers requests its HTTP parser rejects in plain
-        # text, before the app runs, so the ASGI server breaks the rule that
+        # NOTE: uvicorn replies in plain text to requests its HTTP parser
+        # rejects, before the app runs, so the ASGI server breaks the rule that
         # every error is JSON. strict=True turns a fix into a failure here.
         request.applymarker(
             pytest.mark.xfail(strict=True, reason="uvicorn rejects in plain text")
