@@ -19,7 +19,7 @@ from damba.config import Limits, Settings
 from damba.embedded import EmbeddedValkey
 from damba.store import async_store
 from damba.store.sync_store import RedisStore, connect
-from tests.app_servers import ServerProcess
+from tests.servers import DambaServer, start_damba
 
 
 @pytest.fixture(scope="session")
@@ -103,31 +103,15 @@ def start_server(app_kind, redis_url, key_prefix, tmp_path):
     override of None removes the variable, so ``DAMBA_REDIS_URL=None`` makes
     the server start its own embedded Valkey.
     """
-    started: list[ServerProcess] = []
+    started: list[DambaServer] = []
 
-    def start(*args: str, workers: int = 2, **env: str | None) -> ServerProcess:
-        environment = {"DAMBA_REDIS_URL": redis_url, "DAMBA_KEY_PREFIX": key_prefix}
-        environment.update(env)
-        server = ServerProcess.start(app_kind, tmp_path, environment, args, workers)
+    def start(*args: str, workers: int = 2, **env: str | None) -> DambaServer:
+        server = start_damba(
+            app_kind, redis_url, key_prefix, tmp_path, *args, workers=workers, **env
+        )
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def server_env(redis_url, key_prefix):
-    """Environment for a ``damba serve`` process sharing this test's Redis and prefix."""
-    return {"DAMBA_REDIS_URL": redis_url, "DAMBA_KEY_PREFIX": key_prefix}
-
-
-@pytest.fixture
-def server(server_env):
-    """A real ``damba serve`` process: gunicorn, 2 workers of 4 threads."""
-    from tests.servers import start_server
-
-    process = start_server(server_env)
-    yield process
-    process.stop()

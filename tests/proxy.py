@@ -1,9 +1,10 @@
 """A TCP proxy in front of the test Redis that can lose replies on purpose.
 
 It forwards bytes both ways. Once armed with a marker, it forwards the next
-command that contains the marker to Redis, so Redis runs it. Then it closes
-the client's connection instead of passing the reply back, so the client
-sees what a network failure after sending looks like.
+command that contains the marker to Redis, so Redis runs it. Then it either
+closes the client's connection instead of passing the reply back, or keeps
+the connection open and discards the reply, so the client's read times out.
+Either way the client sees what a network failure after sending looks like.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class ReplyDroppingProxy:
         self._lock = threading.Lock()
         self._marker: bytes | None = None
         self._drops_left = 0
+        self._close = True
         self.dropped = 0
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -33,11 +35,17 @@ class ReplyDroppingProxy:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}{self.database}"
 
-    def drop_replies(self, marker: bytes, count: int) -> None:
-        """Drop the replies to the next ``count`` commands that contain ``marker``."""
+    def drop_replies(self, marker: bytes, count: int, close: bool = True) -> None:
+        """Drop the replies to the next ``count`` commands that contain ``marker``.
+
+        With ``close`` the client's connection closes in place of the reply.
+        Without it the proxy discards that reply and every later one on the
+        connection, so the client waits until its socket timeout.
+        """
         with self._lock:
             self._marker = marker
             self._drops_left = count
+            self._close = close
 
     def close(self) -> None:
         self._listener.close()
@@ -52,6 +60,7 @@ class ReplyDroppingProxy:
                 return
             upstream = socket.create_connection(self.upstream)
             self._sockets += [client, upstream]
+            # Set once a reply on this connection is to be lost.
             doomed = threading.Event()
             threading.Thread(
                 target=self._forward_commands,
@@ -91,7 +100,9 @@ class ReplyDroppingProxy:
     def _forward_replies(self, upstream, client, doomed: threading.Event) -> None:
         while chunk := _receive(upstream):
             if doomed.is_set():
-                break
+                if self._close:
+                    break
+                continue
             try:
                 client.sendall(chunk)
             except OSError:

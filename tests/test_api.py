@@ -1,12 +1,26 @@
-"""API v1 through falcon.testing, against a real Valkey or Redis."""
+"""API v1 through falcon.testing, against a real Valkey or Redis.
+
+Most tests take the ``api`` fixture, which conftest parametrises over the
+WSGI and the ASGI app, so both apps must pass the same checks. The rest
+build the apps themselves: one per app kind, or both to compare replies.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import uuid
+
+import falcon
 import orjson
 import pytest
+from falcon import testing
 
-from damba.config import Limits
+from damba import asgi, wsgi
+from damba.config import Limits, Settings
 from damba.keys import hash_key
+from damba.store import async_store
+from damba.store.sync_store import RedisStore, connect
 from tests.helpers import ROUTE_TEXT, add_route, join, register, stream_events
 
 
@@ -67,9 +81,14 @@ def test_addme_rejects_control_characters(api):
     assert_error(result, 400, "invalid_name")
 
 
-def test_addme_rejects_xml_body(api):
+@pytest.mark.parametrize(
+    "media_type,body",
+    [("application/xml", "<name/>"), ("application/x-www-form-urlencoded", "name=x")],
+)
+def test_addme_rejects_other_media(api, media_type, body):
+    """A name sent as XML or form data gets 415 unsupported_media_type."""
     result = api.simulate_post(
-        "/api/v1/user/addme", body="<name/>", headers={"Content-Type": "application/xml"}
+        "/api/v1/user/addme", body=body, headers={"Content-Type": media_type}
     )
     assert_error(result, 415, "unsupported_media_type")
 
@@ -89,7 +108,21 @@ def test_addme_rejects_past_maxusers(api):
     assert "2" in result.json["desc"]
 
 
+def test_addme_body_too_large(api, settings, redis_client):
+    """A JSON body over DAMBA_MAX_BODY gets 413 and an error event naming adduser."""
+    body = json.dumps({"name": "x" * (settings.max_body + 10)})
+    result = api.simulate_post(
+        "/api/v1/user/addme", body=body, headers={"Content-Type": "application/json"}
+    )
+    assert_error(result, 413, "body_too_large")
+    last = stream_events(redis_client, settings.key_prefix)[-1]
+    assert last["event"] == "error"
+    assert last["code"] == "body_too_large"
+    assert json.loads(last["data"])["action"] == "adduser"
+
+
 def test_killme_removes_participant(api):
+    """killme removes the participant, their routes and running sessions."""
     key = register(api, "leaver")
     rid = add_route(api, key)
     join(api, key, rid)
@@ -98,6 +131,7 @@ def test_killme_removes_participant(api):
     assert result.json["routes_deleted"] == [rid]
     assert result.json["sessions_stopped"] == 1
     assert api.simulate_get("/api/v1/info/users").json["users"] == []
+    assert_error(api.simulate_get(f"/api/v1/info/user/{key}"), 404, "unknown_user")
     assert_error(api.simulate_get(f"/api/v1/info/route/{rid}"), 404, "unknown_route")
     assert_error(api.simulate_post(f"/api/v1/user/killme/uid/{key}"), 404, "unknown_user")
 
@@ -123,9 +157,11 @@ def test_killme_stops_other_participants_sessions_on_owned_routes(api):
 
 
 def test_unknown_and_malformed_keys(api):
+    """A well-formed unknown key gets 404 unknown_user; a malformed one 400 invalid_key."""
     unknown = "A" * 32
     assert_error(api.simulate_post(f"/api/v1/user/killme/uid/{unknown}"), 404, "unknown_user")
     assert_error(api.simulate_post("/api/v1/user/killme/uid/short"), 400, "invalid_key")
+    assert_error(api.simulate_post("/api/v1/addroute/uid/short/steps/2"), 400, "invalid_key")
     assert_error(api.simulate_get(f"/api/v1/info/user/{unknown}"), 404, "unknown_user")
 
 
@@ -173,19 +209,25 @@ def test_addroute_rejects_bad_step_counts(api, steps, status, code):
     assert_error(api.simulate_post(f"/api/v1/addroute/uid/{key}/steps/{steps}"), status, code)
 
 
-def test_addroute_invalid_text_gives_422_with_line(api):
+@pytest.mark.parametrize(
+    "text,line",
+    [("START a\nSTEP b\nFINISH\n", "Line 3:"), ("START a\nJUMP b\nSTOP", "Line 2:")],
+)
+def test_addroute_invalid_text_gives_422_with_line(api, text, line):
+    """Invalid route text gets 422 invalid_route naming the first bad line."""
     key = register(api)
     result = api.simulate_post(
-        f"/api/v1/addroute/uid/{key}", body="START a\nSTEP b\nFINISH\n",
-        headers={"Content-Type": "text/plain"},
+        f"/api/v1/addroute/uid/{key}", body=text, headers={"Content-Type": "text/plain"}
     )
     assert_error(result, 422, "invalid_route")
-    assert result.json["desc"].startswith("Line 3:")
+    assert result.json["desc"].startswith(line)
 
 
-def test_addroute_empty_body(api):
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "text/plain"}])
+def test_addroute_empty_body(api, headers):
+    """addroute with no text gets 400 bad_request, with or without a media type."""
     key = register(api)
-    result = api.simulate_post(f"/api/v1/addroute/uid/{key}", body="")
+    result = api.simulate_post(f"/api/v1/addroute/uid/{key}", body="", headers=headers)
     assert_error(result, 400, "bad_request")
 
 
@@ -220,14 +262,19 @@ def test_body_over_limit_gives_413(api, settings):
 
 
 def test_delroute_by_owner_stops_sessions(api):
+    """Deleting a route stops the sessions on it, the owner's and a guest's."""
     owner = register(api)
     guest = register(api)
     rid = add_route(api, owner)
     sid = join(api, guest, rid)
+    own_sid = join(api, owner, rid)
     result = api.simulate_post(f"/api/v1/delroute/uid/{owner}/route/{rid}")
     assert result.status_code == 200
-    assert result.json["sessions_stopped"] == 1
-    assert api.simulate_get(f"/api/v1/info/session/{sid}").json["status"] == "stopped"
+    assert result.json["sessions_stopped"] == 2
+    for stopped in (sid, own_sid):
+        session = api.simulate_get(f"/api/v1/info/session/{stopped}").json
+        assert session["status"] == "stopped"
+        assert session["step"] == 999
     assert api.simulate_get("/api/v1/info/routes").json["routes"] == []
     # The guest may join another route later: the stopped session no longer blocks.
     assert api.simulate_get(f"/api/v1/info/user/{guest}").json["user"]["sessions"] == []
@@ -254,7 +301,11 @@ def test_info_routes_and_route(api):
     routes = api.simulate_get("/api/v1/info/routes").json["routes"]
     assert [route["rid"] for route in routes] == [rid]
     assert routes[0]["active_sessions"] == 1
-    route = api.simulate_get(f"/api/v1/info/route/{rid}").json["route"]
+    assert routes[0]["owner"] == "lister"
+    detail = api.simulate_get(f"/api/v1/info/route/{rid}")
+    assert detail.status_code == 200
+    route = detail.json["route"]
+    assert route["steps"] == ["check stock", "take payment"]
     assert route["text"] == ROUTE_TEXT
     assert route["active_by_step"] == {"0": 1}
 
@@ -266,7 +317,9 @@ def test_session_walks_to_finish(api):
     """join starts at START; steps reach each STEP, then STOP as finished."""
     key = register(api)
     rid = add_route(api, key)
-    joined = api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}").json
+    started = api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}")
+    assert started.status_code == 201
+    joined = started.json
     assert (joined["step"], joined["name"], joined["status"]) == (0, "order", "running")
     first = api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}").json
     assert (first["step"], first["name"], first["status"]) == (1, "check stock", "running")
@@ -283,7 +336,9 @@ def test_session_results_have_trace(api):
     sid = join(api, key, rid)
     for _ in range(3):
         api.simulate_post(f"/api/v1/step/uid/{key}/session/{sid}")
-    result = api.simulate_get(f"/api/v1/info/session/{sid}").json
+    reply = api.simulate_get(f"/api/v1/info/session/{sid}")
+    assert reply.status_code == 200
+    result = reply.json
     assert result["status"] == "finished"
     assert result["user"] == "tracer"
     assert [entry["step"] for entry in result["trace"]] == [0, 1, 2, 999]
@@ -371,8 +426,12 @@ def test_info_summary(api, settings):
 
 
 def test_info_users_show_names_never_keys(api):
+    """/info/users lists names and never a key or its hash."""
     key = register(api, "visible")
-    body = api.simulate_get("/api/v1/info/users").text
+    result = api.simulate_get("/api/v1/info/users")
+    assert result.status_code == 200
+    assert [user["name"] for user in result.json["users"]] == ["visible"]
+    body = result.text
     assert "visible" in body
     assert key not in body
     assert hash_key(key) not in body
@@ -485,17 +544,18 @@ def test_trailing_slash_is_accepted(api):
     assert api.simulate_get("/api/v1/info/").status_code == 200
 
 
-def test_store_down_gives_503(settings):
+def test_store_down_gives_503(app_kind, settings):
     """With Redis unreachable, requests get a JSON 503, not a 500."""
-    from falcon import testing
-
-    from damba.config import Settings
-    from damba.store.sync_store import RedisStore, connect
-    from damba.wsgi import create_app
-
-    down = Settings(redis_url="redis://127.0.0.1:1", key_prefix=settings.key_prefix, redis_timeout=0.5)
-    store = RedisStore(connect(down, down.redis_url), down.key_prefix)
-    api = testing.TestClient(create_app(down, store))
+    dead = "redis://127.0.0.1:1"
+    down = Settings(redis_url=dead, key_prefix=settings.key_prefix, redis_timeout=0.5)
+    if app_kind == "wsgi":
+        app = wsgi.create_app(down, RedisStore(connect(down, dead), down.key_prefix))
+    else:
+        store = async_store.AsyncRedisStore(
+            lambda: async_store.connect(down, dead), down.key_prefix
+        )
+        app = asgi.create_app(down, store)
+    api = testing.TestClient(app)
     assert_error(api.simulate_get("/api/v1/info"), 503, "store_unavailable")
     assert_error(api.simulate_post("/api/v1/user/addme"), 503, "store_unavailable")
 
@@ -516,9 +576,14 @@ def test_options_lists_methods_as_json(api):
 
 
 def test_method_not_allowed_names_allowed_methods(api):
+    """A 405 names the allowed methods in its message and its Allow header."""
     result = api.simulate_post("/api/v1/info")
     assert_error(result, 405, "method_not_allowed")
     assert "GET, HEAD, OPTIONS" in result.json["desc"]
+    action = api.simulate_get("/api/v1/user/addme")
+    assert_error(action, 405, "method_not_allowed")
+    assert "POST" in action.json["desc"]
+    assert "POST" in action.headers["allow"]
 
 
 def test_invalid_ids_with_newline_are_malformed(api):
@@ -571,3 +636,179 @@ def test_names_differing_in_case_or_spacing_are_taken(api, first, second):
     """Names that differ only in case or spacing count as the same name."""
     register(api, first)
     assert_error(api.simulate_post(f"/api/v1/user/addme?name={second}"), 409, "name_taken")
+
+
+# ---------------------------------------------------------------- more sessions and reads
+
+
+def test_stop_by_session(api):
+    """stop by session id ends that session."""
+    key = register(api)
+    rid = add_route(api, key)
+    sid = join(api, key, rid)
+    result = api.simulate_post(f"/api/v1/stop/uid/{key}/session/{sid}")
+    assert result.status_code == 200
+    assert result.json["sid"] == sid
+    assert result.json["status"] == "stopped"
+
+
+def test_step_without_session(api):
+    """Stepping a route with no running session gets 404 no_active_session."""
+    key = register(api)
+    rid = add_route(api, key)
+    result = api.simulate_post(f"/api/v1/step/uid/{key}/route/{rid}")
+    assert_error(result, 404, "no_active_session")
+
+
+def test_info_counts(api):
+    """/info counts participants, routes and sessions, and the stream length."""
+    key = register(api)
+    rid = add_route(api, key)
+    join(api, key, rid)
+    result = api.simulate_get("/api/v1/info")
+    assert result.status_code == 200
+    assert result.json["counts"] == {
+        "users": 1,
+        "routes": 1,
+        "sessions": 1,
+        "active_sessions": 1,
+    }
+    assert result.json["stream"]["length"] >= 3
+
+
+def test_info_user(api):
+    """/info/user shows the key holder their routes and sessions."""
+    key = register(api, "fay")
+    rid = add_route(api, key)
+    join(api, key, rid)
+    result = api.simulate_get(f"/api/v1/info/user/{key}")
+    assert result.status_code == 200
+    assert [route["rid"] for route in result.json["user"]["routes"]] == [rid]
+    assert len(result.json["user"]["sessions"]) == 1
+    assert key not in result.text
+
+
+def test_events_newest_first(api):
+    """/info/events pages through the stream, newest first with order=desc."""
+    register(api, "hal")
+    register(api, "ida")
+    result = api.simulate_get("/api/v1/info/events?order=desc&count=2")
+    assert result.status_code == 200
+    names = [event["data"]["name"] for event in result.json["events"]]
+    assert names == ["ida", "hal"]
+
+
+# ---------------------------------------------------------------- both apps
+
+
+def run_script(api) -> list[tuple[int, dict]]:
+    """Run one fixed mix of requests, good and bad, and return each reply."""
+    replies = []
+
+    def keep(result):
+        replies.append((result.status_code, result.json))
+        return result.json
+
+    key = keep(api.simulate_post("/api/v1/user/addme?name=ann"))["uid"]
+    keep(api.simulate_post("/api/v1/user/addme?name=ann"))
+    keep(api.simulate_post("/api/v1/user/addme", json={"name": ""}))
+    rid = keep(api.simulate_post(f"/api/v1/addroute/uid/{key}/steps/2"))["rid"]
+    keep(
+        api.simulate_post(
+            f"/api/v1/addroute/uid/{key}",
+            body="STEP x",
+            headers={"Content-Type": "text/plain"},
+        )
+    )
+    sid = keep(api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}"))["sid"]
+    keep(api.simulate_post(f"/api/v1/join/uid/{key}/route/{rid}"))
+    for _ in range(4):
+        keep(api.simulate_post(f"/api/v1/step/uid/{key}/session/{sid}"))
+    keep(api.simulate_get(f"/api/v1/info/session/{sid}"))
+    keep(api.simulate_get(f"/api/v1/info/route/{rid}"))
+    keep(api.simulate_get("/api/v1/info/users"))
+    keep(api.simulate_get("/api/v1/info"))
+    keep(api.simulate_get("/api/v1/info/events?count=100"))
+    keep(api.simulate_put("/api/v1/info"))
+    keep(api.simulate_post(f"/api/v1/user/killme/uid/{key}"))
+    keep(api.simulate_post(f"/api/v1/user/killme/uid/{key}"))
+    return replies
+
+
+def normalised(replies, values: dict[str, str]) -> str:
+    """Return the replies as JSON with generated ids and times replaced by names."""
+    text = json.dumps(replies, sort_keys=True)
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, values[value])
+    return text
+
+
+def generated_values(replies) -> dict[str, str]:
+    """Collect the ids, keys and times that differ between two runs of the script."""
+    values: dict[str, str] = {}
+
+    def visit(node):
+        if isinstance(node, dict):
+            for field, value in node.items():
+                if (
+                    field
+                    in (
+                        "uid",
+                        "rid",
+                        "sid",
+                        "id",
+                        "last_id",
+                        "dt",
+                        "at",
+                        "created",
+                        "started",
+                        "ended",
+                        "joined",
+                    )
+                    and isinstance(value, str)
+                    and value
+                ):
+                    values.setdefault(value, f"<{field}{len(values)}>")
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                visit(item)
+
+    visit(replies)
+    return values
+
+
+def test_apps_reply_alike(redis_url):
+    """The same requests get the same statuses and bodies from both apps."""
+    texts = {}
+    for kind in ("wsgi", "asgi"):
+        prefix = f"test-{uuid.uuid4().hex[:12]}-{kind}"
+        settings = Settings(redis_url=redis_url, key_prefix=prefix)
+        client = connect(settings, redis_url)
+        if kind == "wsgi":
+            app = wsgi.create_app(settings, RedisStore(client, prefix))
+        else:
+            store = async_store.AsyncRedisStore(
+                functools.partial(async_store.connect, settings, redis_url), prefix
+            )
+            app = asgi.create_app(settings, store)
+        try:
+            replies = run_script(testing.TestClient(app))
+        finally:
+            if kind == "asgi":
+                falcon.async_to_sync(store.aclose)
+            leftovers = list(client.scan_iter(match=f"{prefix}:*"))
+            if leftovers:
+                client.delete(*leftovers)
+            client.close()
+        texts[kind] = normalised(replies, generated_values(replies))
+    assert texts["wsgi"] == texts["asgi"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/info", "/api/v1/info/users"])
+def test_reads_append_nothing(api, settings, redis_client, path):
+    """Reads leave the event stream as it was."""
+    register(api)
+    before = len(stream_events(redis_client, settings.key_prefix))
+    assert api.simulate_get(path).status_code == 200
+    assert len(stream_events(redis_client, settings.key_prefix)) == before

@@ -1,4 +1,8 @@
-"""The asyncio store and driver, and the retry policy both stores share."""
+"""The asyncio store and driver, and the cases both stores share.
+
+The sync store's own cases, on the commit and read scripts, are in
+test_store.py.
+"""
 
 from __future__ import annotations
 
@@ -114,20 +118,26 @@ def test_read_events_both_orders(settings):
     assert [event.data["name"] for event in after] == ["b", "c"]
 
 
-def test_open_stream_once(settings):
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_open_stream_once(kind, settings, redis_client):
     """open_stream appends the init event to a new stream only."""
-    store = open_async_store(settings, settings.redis_url)
+    event = commands.init("test", Limits())
+    if kind == "sync":
+        store = RedisStore(redis_client, settings.key_prefix)
+        first, second = store.open_stream(event), store.open_stream(event)
+    else:
+        store = open_async_store(settings, settings.redis_url)
 
-    async def twice():
-        event = commands.init("test", Limits())
-        first = await store.open_stream(event)
-        second = await store.open_stream(event)
-        await store.aclose()
-        return first, second
+        async def twice():
+            first = await store.open_stream(event)
+            second = await store.open_stream(event)
+            await store.aclose()
+            return first, second
 
-    first, second = asyncio.run(twice())
+        first, second = asyncio.run(twice())
     assert first
     assert second is None
+    assert redis_client.xlen(f"{settings.key_prefix}:events") == 1
 
 
 def test_redis_retries_off(settings):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from tests.web_server import running_server
+from tests.servers import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

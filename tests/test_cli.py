@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from tests.web_server import free_port, running_server
+from tests.servers import free_port, running_server
 
 ROUTE_TEXT = "# an order\nSTART order\nSTEP check stock\nSTEP take payment\nSTOP\n"
 

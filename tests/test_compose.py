@@ -23,7 +23,7 @@ from tests.deployment_files import (
     dockerfile_instructions,
     environment,
 )
-from tests.server_process import (
+from tests.servers import (
     BIN,
     REPO,
     ServerProcess,

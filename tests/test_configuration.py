@@ -7,7 +7,7 @@ import re
 import click
 import pytest
 from tests.deployment_files import VARIABLE, code_variables
-from tests.server_process import REPO
+from tests.servers import REPO
 
 from damba.cli import main as cli
 from damba.config import Settings

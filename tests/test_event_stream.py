@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import requests
-from tests.web_server import running_server
+from tests.servers import running_server
 
 from damba.client.sse import Message, parse
 from damba.dashboard.stream import EventStream, format_event, start_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from falcon import testing
-from tests.server_process import free_port
+from tests.servers import free_port
 
 from damba import __version__, commands
 from damba.config import Settings

@@ -8,7 +8,7 @@ import sys
 import orjson
 import pytest
 import requests
-from tests.server_process import start_damba
+from tests.servers import start_damba
 
 from damba.config import SettingsError, load_settings
 from damba.web.logs import (
@@ -112,15 +112,16 @@ def test_graceful_timeout_setting():
 
 def test_serve_json_logs(redis_url, key_prefix, tmp_path):
     """With DAMBA_LOG_FORMAT=json, damba serve writes only JSON lines and no key."""
-    process, base = start_damba(
+    process = start_damba(
+        "wsgi",
         redis_url,
         key_prefix,
         tmp_path,
-        "--workers",
-        "1",
+        workers=1,
         DAMBA_LOG_FORMAT="json",
         DAMBA_ACCESS_LOG="true",
     )
+    base = process.url
     with process:
         key = requests.post(base + "/api/v1/user/addme", timeout=10).json()["uid"]
         route = requests.post(

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from tests.helpers import stream_events
 
+from damba.replay import verify
+
 TIMEOUT = 60
 
 
@@ -42,7 +44,7 @@ def outcomes(responses) -> Counter:
 
 
 def register(server, name: str) -> str:
-    result = requests.post(server.url(f"/user/addme?name={name}"), timeout=TIMEOUT)
+    result = requests.post(server.api(f"/user/addme?name={name}"), timeout=TIMEOUT)
     assert result.status_code == 201, result.text
     return result.json()["uid"]
 
@@ -53,17 +55,18 @@ def test_addme_race_maxusers(start_server, settings, redis_client):
     responses = race(
         24,
         lambda i: requests.post(
-            server.url(f"/user/addme?name=racer{i}"), timeout=TIMEOUT
+            server.api(f"/user/addme?name=racer{i}"), timeout=TIMEOUT
         ),
     )
     assert outcomes(responses) == Counter(
         {(201, "ok"): 5, (409, "maxusers_reached"): 19}
     )
-    info = requests.get(server.url("/info"), timeout=TIMEOUT).json()
+    info = requests.get(server.api("/info"), timeout=TIMEOUT).json()
     assert info["counts"]["users"] == 5
     events = stream_events(redis_client, settings.key_prefix)
     assert sum(event["event"] == "adduser" for event in events) == 5
     assert sum(event["code"] == "maxusers_reached" for event in events) == 19
+    assert verify(redis_client, settings.key_prefix) == []
 
 
 def test_addme_race_same_name(start_server, settings, redis_client):
@@ -71,42 +74,54 @@ def test_addme_race_same_name(start_server, settings, redis_client):
     server = start_server()
     responses = race(
         16,
-        lambda i: requests.post(server.url("/user/addme?name=twin"), timeout=TIMEOUT),
+        lambda i: requests.post(server.api("/user/addme?name=twin"), timeout=TIMEOUT),
     )
     assert outcomes(responses) == Counter({(201, "ok"): 1, (409, "name_taken"): 15})
-    users = requests.get(server.url("/info/users"), timeout=TIMEOUT).json()["users"]
+    users = requests.get(server.api("/info/users"), timeout=TIMEOUT).json()["users"]
     assert [user["name"] for user in users] == ["twin"]
 
 
 def test_step_race_one_session(start_server, settings, redis_client):
-    """Racing steps on one session each take a distinct step, none past STOP."""
-    server = start_server()
+    """Racing steps by route and by session id take each step once, then STOP once."""
+    server = start_server(DAMBA_MAXSTEPS="20")
     key = register(server, "walker")
     rid = requests.post(
-        server.url(f"/addroute/uid/{key}/steps/5"), timeout=TIMEOUT
+        server.api(f"/addroute/uid/{key}/steps/20"), timeout=TIMEOUT
     ).json()["rid"]
     sid = requests.post(
-        server.url(f"/join/uid/{key}/route/{rid}"), timeout=TIMEOUT
+        server.api(f"/join/uid/{key}/route/{rid}"), timeout=TIMEOUT
     ).json()["sid"]
 
-    responses = race(
-        16,
-        lambda i: requests.post(
-            server.url(f"/step/uid/{key}/session/{sid}"), timeout=TIMEOUT
-        ),
-    )
-    assert outcomes(responses) == Counter({(200, "ok"): 6, (409, "session_ended"): 10})
-    steps = sorted(r.json()["step"] for r in responses if r.status_code == 200)
-    assert steps == [1, 2, 3, 4, 5, 999]
+    def send(index: int) -> requests.Response:
+        by = f"route/{rid}" if index % 2 else f"session/{sid}"
+        return requests.post(server.api(f"/step/uid/{key}/{by}"), timeout=TIMEOUT)
 
-    session = requests.get(server.url(f"/info/session/{sid}"), timeout=TIMEOUT).json()
-    assert [entry["step"] for entry in session["trace"]] == [0, 1, 2, 3, 4, 5, 999]
+    responses = race(40, send)
+    results = outcomes(responses)
+    assert results[(200, "ok")] == 21
+    # A step by route after the end finds no running session; a step by
+    # session id finds the session ended.
+    assert set(results) <= {
+        (200, "ok"),
+        (409, "session_ended"),
+        (404, "no_active_session"),
+    }
+    by_session = [r for i, r in enumerate(responses) if not i % 2]
+    assert all(
+        r.json()["code"] == "session_ended" for r in by_session if r.status_code != 200
+    )
+    steps = sorted(r.json()["step"] for r in responses if r.status_code == 200)
+    assert steps == [*range(1, 21), 999]
+
+    session = requests.get(server.api(f"/info/session/{sid}"), timeout=TIMEOUT).json()
+    assert [entry["step"] for entry in session["trace"]] == [*range(0, 21), 999]
     assert session["status"] == "finished"
     events = stream_events(redis_client, settings.key_prefix)
     assert (
         sum(event["event"] == "stepsess" and event["sid"] == sid for event in events)
-        == 6
+        == 21
     )
+    assert verify(redis_client, settings.key_prefix) == []
 
 
 def test_step_stop_race(start_server, settings, redis_client):
@@ -114,16 +129,16 @@ def test_step_stop_race(start_server, settings, redis_client):
     server = start_server()
     key = register(server, "stopper")
     rid = requests.post(
-        server.url(f"/addroute/uid/{key}/steps/10"), timeout=TIMEOUT
+        server.api(f"/addroute/uid/{key}/steps/10"), timeout=TIMEOUT
     ).json()["rid"]
     sid = requests.post(
-        server.url(f"/join/uid/{key}/route/{rid}"), timeout=TIMEOUT
+        server.api(f"/join/uid/{key}/route/{rid}"), timeout=TIMEOUT
     ).json()["sid"]
 
     def send(index: int) -> requests.Response:
         action = "stop" if index % 2 else "step"
         return requests.post(
-            server.url(f"/{action}/uid/{key}/session/{sid}"), timeout=TIMEOUT
+            server.api(f"/{action}/uid/{key}/session/{sid}"), timeout=TIMEOUT
         )
 
     responses = race(16, send)
@@ -139,7 +154,7 @@ def test_step_stop_race(start_server, settings, redis_client):
         r.json()["code"] == "session_ended" for r in responses if r.status_code != 200
     )
 
-    session = requests.get(server.url(f"/info/session/{sid}"), timeout=TIMEOUT).json()
+    session = requests.get(server.api(f"/info/session/{sid}"), timeout=TIMEOUT).json()
     assert session["status"] == "stopped"
     assert [entry["step"] for entry in session["trace"]] == [
         0,
@@ -157,14 +172,40 @@ def test_join_race_one_route(start_server, settings, redis_client):
     server = start_server()
     key = register(server, "joiner")
     rid = requests.post(
-        server.url(f"/addroute/uid/{key}/steps/2"), timeout=TIMEOUT
+        server.api(f"/addroute/uid/{key}/steps/2"), timeout=TIMEOUT
     ).json()["rid"]
     responses = race(
         12,
         lambda i: requests.post(
-            server.url(f"/join/uid/{key}/route/{rid}"), timeout=TIMEOUT
+            server.api(f"/join/uid/{key}/route/{rid}"), timeout=TIMEOUT
         ),
     )
     assert outcomes(responses) == Counter({(201, "ok"): 1, (409, "session_active"): 11})
-    info = requests.get(server.url("/info"), timeout=TIMEOUT).json()
+    info = requests.get(server.api("/info"), timeout=TIMEOUT).json()
     assert info["counts"]["active_sessions"] == 1
+    assert info["counts"]["sessions"] == 1
+    assert verify(redis_client, settings.key_prefix) == []
+
+
+def test_delroute_join_race(start_server, settings, redis_client):
+    """Joins racing a route's deletion either stop with it or fail: none survive."""
+    server = start_server()
+    owner = register(server, "owner")
+    guests = [register(server, f"guest{i}") for i in range(4)]
+    rid = requests.post(
+        server.api(f"/addroute/uid/{owner}/steps/3"), timeout=TIMEOUT
+    ).json()["rid"]
+
+    def send(index: int) -> requests.Response:
+        if index == 8:
+            path = f"/delroute/uid/{owner}/route/{rid}"
+        else:
+            path = f"/join/uid/{guests[index % 4]}/route/{rid}"
+        return requests.post(server.api(path), timeout=TIMEOUT)
+
+    responses = race(16, send)
+    assert responses[8].status_code == 200, responses[8].text
+    counts = requests.get(server.api("/info"), timeout=TIMEOUT).json()["counts"]
+    assert counts["routes"] == 0
+    assert counts["active_sessions"] == 0
+    assert verify(redis_client, settings.key_prefix) == []

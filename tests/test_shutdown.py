@@ -14,7 +14,7 @@ import time
 
 import orjson
 import requests
-from tests.server_process import BIN, damba_env, start_damba, wait_until
+from tests.servers import BIN, damba_env, start_damba, wait_until
 
 from damba.serve import gunicorn_options
 
@@ -77,9 +77,10 @@ def test_graceful_timeout_passed():
 
 def test_sigterm_finishes_inflight(redis_url, key_prefix, tmp_path):
     """A request in flight when SIGTERM arrives still gets its full reply and event."""
-    process, base = start_damba(
-        redis_url, key_prefix, tmp_path, "--workers", "1", "--threads", "4"
+    process = start_damba(
+        "wsgi", redis_url, key_prefix, tmp_path, workers=1, threads=4
     )
+    base = process.url
     with process:
         key = requests.post(base + "/api/v1/user/addme", timeout=10).json()["uid"]
 
@@ -129,9 +130,10 @@ def test_sigterm_finishes_inflight(redis_url, key_prefix, tmp_path):
 
 def test_sigterm_during_writes(redis_url, key_prefix, tmp_path, redis_client):
     """SIGTERM amid writes leaves the read models valid and every acknowledged join."""
-    process, base = start_damba(
-        redis_url, key_prefix, tmp_path, "--workers", "2", "--threads", "2"
+    process = start_damba(
+        "wsgi", redis_url, key_prefix, tmp_path, workers=2, threads=2
     )
+    base = process.url
     acknowledged: list[str] = []
     stop_writing = threading.Event()
 
@@ -187,8 +189,8 @@ def test_sigterm_during_writes(redis_url, key_prefix, tmp_path, redis_client):
 
 def test_sigterm_exits_promptly_when_idle(redis_url, key_prefix, tmp_path):
     """An idle server exits with status 0 well before the graceful timeout."""
-    process, _ = start_damba(
-        redis_url, key_prefix, tmp_path, "--workers", "1", DAMBA_GRACEFUL_TIMEOUT="60"
+    process = start_damba(
+        "wsgi", redis_url, key_prefix, tmp_path, workers=1, DAMBA_GRACEFUL_TIMEOUT="60"
     )
     with process:
         started = time.monotonic()

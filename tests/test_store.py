@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 
 from damba.events import Event
 from damba.protocol import Commit, Follow, Read
 from damba.state import Add, Put
 from damba.store import scripts
+
+COMMIT_SHA = hashlib.sha1(scripts.COMMIT_SCRIPT.encode()).hexdigest().encode()
 
 
 def _commit(event_name="adduser", checks=(), changes=()):
@@ -76,38 +79,25 @@ def test_client_does_not_retry_by_itself(store):
     assert retry.get_retries() == 0
 
 
-def test_open_stream_appends_init_once(store, redis_client, settings):
-    from damba import commands
-    from damba.config import Limits
-
-    first = store.open_stream(commands.init("0.0", Limits()))
-    second = store.open_stream(commands.init("0.0", Limits()))
-    assert first
-    assert second is None
-    assert redis_client.xlen(settings.stream_key) == 1
-
-
 def test_lost_commit_reply_is_resent_once(redis_url, key_prefix, redis_client):
     """A commit whose reply times out is resent with its receipt and appended once."""
-    from urllib.parse import urlsplit
-
     from damba.config import Settings
     from damba.store.sync_store import RedisStore, connect
-    from tests.delaying_proxy import DelayingProxy
+    from tests.proxy import ReplyDroppingProxy
 
-    target = urlsplit(redis_url)
-    proxy = DelayingProxy(target.hostname, target.port)
+    proxy = ReplyDroppingProxy(redis_url)
     try:
         settings = Settings(redis_timeout=0.5)
-        client = connect(settings, f"redis://127.0.0.1:{proxy.port}/0")
+        client = connect(settings, proxy.url)
         store = RedisStore(client, key_prefix)
-        # Load the commit script first, so the delayed call runs it at once.
+        # Load the commit script first, so the lost call is an EVALSHA.
         first_id = store.commit(_commit(changes=[Add("things", "a")]))
-        proxy.delay_next_reply(1.5)
+        proxy.drop_replies(COMMIT_SHA, count=1, close=False)
         stream_id = store.commit(_commit(changes=[Add("things", "b")]))
         client.close()
     finally:
         proxy.close()
+    assert proxy.dropped == 1
     entries = redis_client.xrange(f"{key_prefix}:events")
     assert [entry_id for entry_id, _ in entries] == [first_id, stream_id]
     assert redis_client.smembers(f"{key_prefix}:things") == {"a", "b"}
