@@ -43,8 +43,12 @@ def running_server(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     threads: int = 6,
+    asgi: bool = False,
 ) -> Iterator[Server]:
-    """Run `damba serve` with one worker on a free port until the block ends."""
+    """Run `damba serve` with one worker on a free port until the block ends.
+
+    With ``asgi`` the worker is uvicorn's, and ``threads`` does not apply.
+    """
     port = free_port()
     environment = {
         **os.environ,
@@ -55,8 +59,9 @@ def running_server(
     log_path = log_dir / f"serve-{port}.log"
     command = [
         sys.executable, "-m", "damba", "serve",
-        "--port", str(port), "--workers", "1", "--threads", str(threads),
+        "--port", str(port), "--workers", "1",
     ]
+    command += ["--asgi"] if asgi else ["--threads", str(threads)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, env=environment, stdout=log, stderr=subprocess.STDOUT,
@@ -84,7 +89,7 @@ def _wait_until_ready(server: Server) -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """Stop gunicorn's master by its PID; it stops its workers itself."""
+    """Stop the server's main process by its PID; it stops its workers itself."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
