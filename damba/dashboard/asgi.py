@@ -11,7 +11,6 @@ for an event stream to end as soon as its client disconnects.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,6 @@ from damba.errors import DambaError
 from damba.store.async_store import AsyncRedisStore
 from damba.web.endpoints import API_PREFIX
 
-log = logging.getLogger("damba.web")
 
 # Bytes read from a report file at a time, in a worker thread.
 FILE_CHUNK = 64 * 1024
@@ -57,9 +55,9 @@ class StreamingRequest(falcon.asgi.Request):
     """An ASGI request that keeps the server's ``receive`` callable.
 
     Once the request body has been read, ``receive`` returns only when the
-    client disconnects, which is how a streaming response learns that its
-    client has gone: uvicorn's ``send`` does nothing after a disconnect and
-    never raises.
+    client disconnects. A streaming response waits on it to learn that its
+    client has gone, because uvicorn's ``send`` (0.54) does nothing after a
+    disconnect and raises no error.
     """
 
     def __init__(
@@ -117,8 +115,11 @@ class ReportsResource:
     def __init__(self, dashboard: DashboardSettings) -> None:
         self.dashboard = dashboard
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        listed = await asyncio.to_thread(reports.list_reports, self.dashboard.reports_dir)
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
+        folder = self.dashboard.reports_dir
+        listed = await asyncio.to_thread(reports.list_reports, folder)
         html = render(
             "reports.html", reports=listed, reports_dir=str(self.dashboard.reports_dir)
         )
@@ -173,7 +174,9 @@ class ReportFileResource:
 
 
 class FaviconResource:
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
         raise falcon.HTTPMovedPermanently("/static/favicon.svg")
 
 
@@ -198,13 +201,17 @@ class EventStreamResource:
         self.open_streams = 0
         self.block_ms = block_ms(settings.redis_timeout)
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
         try:
             await self._start(req, resp)
         except DambaError as error:
             send_stream_error(resp, error)
 
-    async def _start(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def _start(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
         after = start_id(req.get_header("Last-Event-ID"), req.get_param("after"))
         if after is None:
             after = (await run_async(self.store, queries.last_event_id()))["last_id"]
@@ -220,7 +227,8 @@ class EventStreamResource:
         self.open_streams -= 1
 
     async def _follow(self, after: str) -> dict:
-        return await run_async(self.store, queries.follow_events(after, PAGE, self.block_ms))
+        operation = queries.follow_events(after, PAGE, self.block_ms)
+        return await run_async(self.store, operation)
 
 
 def add_routes(
@@ -235,9 +243,10 @@ def add_routes(
     """
     if dashboard is None:
         dashboard = load_dashboard_settings()
-    app.add_route(
-        "/", PageResource(store, "overview", lambda: pages.overview_page(settings.limits))
+    overview = PageResource(
+        store, "overview", lambda: pages.overview_page(settings.limits)
     )
+    app.add_route("/", overview)
     app.add_route("/routes/{rid}", PageResource(store, "route", pages.route_page))
     app.add_route("/sessions/{sid}", PageResource(store, "session", pages.session_page))
     app.add_route("/reports", ReportsResource(dashboard))
@@ -245,4 +254,5 @@ def add_routes(
     app.add_route("/reports/{name}/{path:path}", ReportFileResource(dashboard))
     app.add_route("/favicon.ico", FaviconResource())
     app.add_static_route("/static", str(STATIC_DIR))
-    app.add_route(API_PREFIX + STREAM_PATH, EventStreamResource(settings, store, dashboard))
+    stream = EventStreamResource(settings, store, dashboard)
+    app.add_route(API_PREFIX + STREAM_PATH, stream)

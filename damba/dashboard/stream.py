@@ -73,7 +73,7 @@ def start_id(last_event_id: str | None, after: str | None) -> str | None:
 
 
 async def never() -> None:
-    """Wait forever: the disconnect signal of a server that cannot report one."""
+    """Wait forever, as the disconnect signal of a server that cannot report one."""
     await asyncio.get_running_loop().create_future()
 
 
@@ -87,7 +87,7 @@ def block_ms(redis_timeout: float) -> int:
 
 
 def streams_busy(limit: int) -> DambaError:
-    """Log and return the error for a stream past a worker's ``limit`` of open streams."""
+    """Log and return the error for a stream past the worker's ``limit`` of streams."""
     log.warning("event stream rejected: %d streams already open", limit)
     return DambaError(
         "streams_busy",
@@ -99,9 +99,9 @@ def streams_busy(limit: int) -> DambaError:
 class Subscription:
     """The state of one event-stream response, and the frames it sends.
 
-    Both apps drive it: the WSGI body loops over blocking reads and the ASGI
-    body over awaited ones, and each sends the frames returned here, so the
-    two send the same bytes. ``clock`` returns seconds.
+    The WSGI body drives it with blocking reads and the ASGI body with
+    awaited ones. Each sends the frames returned here, so the two apps send
+    the same bytes. ``clock`` returns seconds.
     """
 
     def __init__(
@@ -127,7 +127,7 @@ class Subscription:
         return self.clock() < self.deadline
 
     def receive(self, reply: dict[str, Any]) -> list[bytes]:
-        """Take a ``queries.follow_events`` reply; return its events, or a heartbeat."""
+        """Advance past a follow_events reply and frame its events, or a heartbeat."""
         frames = [format_event(event) for event in reply["events"]]
         self.after = reply["last_id"]
         if frames:

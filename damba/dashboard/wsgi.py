@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import logging
 import select
 import socket
 import threading
@@ -36,7 +35,6 @@ from damba.store.sync_store import RedisStore
 from damba.web import errors
 from damba.web.endpoints import API_PREFIX
 
-log = logging.getLogger("damba.web")
 
 STATIC_DIR = Path(__file__).parent / "static"
 
