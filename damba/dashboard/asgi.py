@@ -82,8 +82,8 @@ def disconnect_waiter(req: falcon.asgi.Request) -> Callable[[], Awaitable[None]]
         return never
 
     async def disconnected() -> None:
-        # A GET request has no body to read, so every message from here on
-        # is a disconnect, or a stray empty body part that is skipped.
+        # The stream needs no request body, so any body parts the client
+        # still sends are skipped until the disconnect message.
         while (await receive())["type"] != "http.disconnect":
             pass
 
