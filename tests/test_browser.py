@@ -39,8 +39,7 @@ def server(app_kind, redis_url, key_prefix, tmp_path):
     (reports / "run-1" / "index.html").write_text("<h1>Run 1</h1>")
     (reports / "run-1" / "summary.json").write_text('{"sessions": 3, "finished": 1}')
     env = {"DAMBA_REPORTS_DIR": str(reports)}
-    asgi = app_kind == "asgi"
-    with running_server(redis_url, key_prefix, tmp_path, env, asgi=asgi) as server:
+    with running_server(redis_url, key_prefix, tmp_path, env, kind=app_kind) as server:
         yield server
 
 

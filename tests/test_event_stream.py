@@ -24,8 +24,7 @@ READ_TIMEOUT = 30
 
 @pytest.fixture
 def server(app_kind, redis_url, key_prefix, tmp_path):
-    asgi = app_kind == "asgi"
-    with running_server(redis_url, key_prefix, tmp_path, asgi=asgi) as server:
+    with running_server(redis_url, key_prefix, tmp_path, kind=app_kind) as server:
         yield server
 
 
@@ -115,8 +114,7 @@ def test_stream_never_sends_keys(server):
 def test_stream_ends_and_heartbeats(app_kind, redis_url, key_prefix, tmp_path):
     """A quiet stream sends heartbeat comments and ends after DAMBA_STREAM_SECONDS."""
     env = {"DAMBA_STREAM_SECONDS": "7"}
-    asgi = app_kind == "asgi"
-    with running_server(redis_url, key_prefix, tmp_path, env, asgi=asgi) as server:
+    with running_server(redis_url, key_prefix, tmp_path, env, kind=app_kind) as server:
         with _open(server) as response:
             lines = list(response.iter_lines(chunk_size=None, decode_unicode=True))
     assert lines[0] == "retry: 2000"
@@ -131,8 +129,7 @@ def test_stream_busy(app_kind, redis_url, key_prefix, tmp_path):
     before the stream's own DAMBA_STREAM_SECONDS would.
     """
     env = {"DAMBA_STREAM_CLIENTS": "1", "DAMBA_STREAM_SECONDS": "120"}
-    asgi = app_kind == "asgi"
-    with running_server(redis_url, key_prefix, tmp_path, env, asgi=asgi) as server:
+    with running_server(redis_url, key_prefix, tmp_path, env, kind=app_kind) as server:
         first = _open(server)
         assert first.status_code == 200
         second = requests.get(server.url + STREAM, timeout=10)

@@ -43,11 +43,12 @@ def running_server(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     threads: int = 6,
-    asgi: bool = False,
+    kind: str = "wsgi",
 ) -> Iterator[Server]:
     """Run `damba serve` with one worker on a free port until the block ends.
 
-    With ``asgi`` the worker is uvicorn's, and ``threads`` does not apply.
+    ``kind`` is "wsgi" (gunicorn) or "asgi" (uvicorn). ``threads`` applies to
+    the WSGI server only, since ASGI workers run no threads.
     """
     port = free_port()
     environment = {
@@ -61,7 +62,7 @@ def running_server(
         sys.executable, "-m", "damba", "serve",
         "--port", str(port), "--workers", "1",
     ]
-    command += ["--asgi"] if asgi else ["--threads", str(threads)]
+    command += ["--asgi"] if kind == "asgi" else ["--threads", str(threads)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, env=environment, stdout=log, stderr=subprocess.STDOUT,
