@@ -1,10 +1,11 @@
 """The ASGI app: API v1 on ``falcon.asgi.App``, for uvicorn.
 
 It mirrors ``damba.wsgi`` name for name and shares its endpoint table,
-request handling, error rendering, OpenAPI document and request log, so the
-two apps differ only in how they wait for Redis. uvicorn loads it with the
-factory ``damba.asgi:create_app``, which reads the settings from the
-environment; tests call ``create_app(settings, store)`` directly.
+request handling, error rendering, OpenAPI document, request log and
+dashboard, so the two apps differ only in how they wait for Redis. uvicorn
+loads it with the factory ``damba.asgi:create_app``, which reads the
+settings from the environment; tests call ``create_app(settings, store)``
+directly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import falcon.asgi
 import orjson
 
 from damba.config import Settings, load_settings
+from damba.dashboard import asgi as dashboard_asgi
+from damba.dashboard.config import DashboardSettings
 from damba.driver import run_async
 from damba.errors import DambaError
 from damba.store.async_store import AsyncRedisStore, connect
@@ -102,7 +105,9 @@ class StoreLifespan:
 
 
 def create_app(
-    settings: Settings | None = None, store: AsyncRedisStore | None = None
+    settings: Settings | None = None,
+    store: AsyncRedisStore | None = None,
+    dashboard: DashboardSettings | None = None,
 ) -> falcon.asgi.App:
     """Build the ASGI app; by default from the environment's settings."""
     if settings is None:
@@ -116,7 +121,10 @@ def create_app(
         url = settings.redis_url
         store = AsyncRedisStore(lambda: connect(settings, url), settings.key_prefix)
 
-    app = falcon.asgi.App(middleware=[RequestLog(), StoreLifespan(store)])
+    app = falcon.asgi.App(
+        middleware=[RequestLog(), StoreLifespan(store)],
+        request_type=dashboard_asgi.StreamingRequest,
+    )
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(errors.serialize_http_error)
     app.add_error_handler(Exception, _unexpected_error_handler)
@@ -128,6 +136,7 @@ def create_app(
         )
     app.add_route(API_PREFIX + "/openapi.json", OpenAPIResource(openapi_document()))
     add_health_routes_asgi(app, settings, store)
+    dashboard_asgi.add_routes(app, settings, store, dashboard)
     return app
 
 

@@ -29,3 +29,15 @@ def join(api, key: str, rid: str) -> str:
 
 def stream_events(redis_client, prefix: str) -> list[dict]:
     return [fields for _id, fields in redis_client.xrange(f"{prefix}:events")]
+
+
+def dashboard_app(app_kind: str, settings, request, dashboard):
+    """Build the app that ``app_kind`` names, with the given dashboard settings.
+
+    ``request`` is pytest's, from which the store fixture of that kind comes.
+    """
+    from damba import asgi, wsgi
+
+    if app_kind == "wsgi":
+        return wsgi.create_app(settings, request.getfixturevalue("store"), dashboard)
+    return asgi.create_app(settings, request.getfixturevalue("async_redis_store"), dashboard)

@@ -118,6 +118,26 @@ def test_read_events_both_orders(settings):
     assert [event.data["name"] for event in after] == ["b", "c"]
 
 
+def test_read_events_blocking(settings):
+    """With block_ms, read_events waits for a new event, and returns [] after the wait."""
+    store = open_async_store(settings, settings.redis_url)
+
+    async def scenario():
+        empty = await store.read_events(ReadEvents(after="0-0", count=10, block_ms=100))
+        waiting = asyncio.ensure_future(
+            store.read_events(ReadEvents(after="0-0", count=10, block_ms=4000))
+        )
+        await run_async(store, commands.add_user(Limits(), "late"))
+        arrived = await waiting
+        await store.aclose()
+        return empty, arrived
+
+    empty, arrived = asyncio.run(scenario())
+    assert empty == []
+    assert [event.event for event in arrived] == ["adduser"]
+    assert arrived[0].data["name"] == "late"
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_open_stream_once(kind, settings, redis_client):
     """open_stream appends the init event to a new stream only."""

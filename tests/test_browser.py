@@ -33,13 +33,13 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture
-def server(redis_url, key_prefix, tmp_path):
+def server(app_kind, redis_url, key_prefix, tmp_path):
     reports = tmp_path / "reports-out"
     (reports / "run-1").mkdir(parents=True)
     (reports / "run-1" / "index.html").write_text("<h1>Run 1</h1>")
     (reports / "run-1" / "summary.json").write_text('{"sessions": 3, "finished": 1}')
     env = {"DAMBA_REPORTS_DIR": str(reports)}
-    with running_server(redis_url, key_prefix, tmp_path, env) as server:
+    with running_server(redis_url, key_prefix, tmp_path, env, kind=app_kind) as server:
         yield server
 
 

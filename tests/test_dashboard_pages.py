@@ -1,4 +1,4 @@
-"""Dashboard pages, rendered by the WSGI app against a real Redis."""
+"""Dashboard pages, rendered by the WSGI and the ASGI app against a real Redis."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from falcon import testing
 
 from damba.dashboard.config import DashboardSettings, load_dashboard_settings
 from damba.keys import hash_key
-from damba.wsgi import create_app
-from tests.helpers import add_route, join, register
+from damba import wsgi
+from tests.helpers import add_route, dashboard_app, join, register
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -22,9 +22,9 @@ def reports_dir(tmp_path):
 
 
 @pytest.fixture
-def client(settings, store, reports_dir):
-    app = create_app(settings, store, DashboardSettings(reports_dir=reports_dir))
-    return testing.TestClient(app)
+def client(app_kind, settings, reports_dir, request):
+    dashboard = DashboardSettings(reports_dir=reports_dir)
+    return testing.TestClient(dashboard_app(app_kind, settings, request, dashboard))
 
 
 def _step(client, key, rid):
@@ -262,8 +262,9 @@ def test_stream_rejects_bad_id(client):
     assert "Last-Event-ID" in header.json["desc"]
 
 
-def test_stream_needs_threads(client):
-    """A single-threaded server rejects the event stream rather than block its worker."""
+def test_stream_needs_threads(settings, store):
+    """A single-threaded WSGI server rejects the event stream rather than block its worker."""
+    client = testing.TestClient(wsgi.create_app(settings, store, DashboardSettings()))
     result = client.simulate_get("/api/v1/events/stream")
     assert result.status_code == 503
     assert result.json["code"] == "streams_unsupported"

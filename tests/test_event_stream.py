@@ -1,7 +1,8 @@
-"""The event stream as server-sent events, from a real `damba serve` process."""
+"""The event stream as server-sent events, from real `damba serve` processes of both apps."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -11,8 +12,8 @@ import requests
 from tests.servers import running_server
 
 from damba.client.sse import Message, parse
-from damba.dashboard.stream import EventStream, format_event, start_id
-from damba.driver import run
+from damba.dashboard.stream import AsyncEventStream, EventStream, format_event, start_id
+from damba.driver import run, run_async
 from damba.errors import DambaError
 from damba.queries import follow_events
 
@@ -22,8 +23,8 @@ READ_TIMEOUT = 30
 
 
 @pytest.fixture
-def server(redis_url, key_prefix, tmp_path):
-    with running_server(redis_url, key_prefix, tmp_path) as server:
+def server(app_kind, redis_url, key_prefix, tmp_path):
+    with running_server(redis_url, key_prefix, tmp_path, kind=app_kind) as server:
         yield server
 
 
@@ -110,10 +111,10 @@ def test_stream_never_sends_keys(server):
     assert all(key not in message.data for message in messages)
 
 
-def test_stream_ends_and_heartbeats(redis_url, key_prefix, tmp_path):
+def test_stream_ends_and_heartbeats(app_kind, redis_url, key_prefix, tmp_path):
     """A quiet stream sends heartbeat comments and ends after DAMBA_STREAM_SECONDS."""
     env = {"DAMBA_STREAM_SECONDS": "7"}
-    with running_server(redis_url, key_prefix, tmp_path, env) as server:
+    with running_server(redis_url, key_prefix, tmp_path, env, kind=app_kind) as server:
         with _open(server) as response:
             lines = list(response.iter_lines(chunk_size=None, decode_unicode=True))
     assert lines[0] == "retry: 2000"
@@ -121,10 +122,14 @@ def test_stream_ends_and_heartbeats(redis_url, key_prefix, tmp_path):
     assert lines[-2].startswith(": closing after 7 s; reconnect with Last-Event-ID ")
 
 
-def test_stream_busy(redis_url, key_prefix, tmp_path):
-    """Past DAMBA_STREAM_CLIENTS open streams a worker returns 503 with Retry-After."""
-    env = {"DAMBA_STREAM_CLIENTS": "1"}
-    with running_server(redis_url, key_prefix, tmp_path, env) as server:
+def test_stream_busy(app_kind, redis_url, key_prefix, tmp_path):
+    """Past DAMBA_STREAM_CLIENTS open streams a worker returns 503 with Retry-After.
+
+    A closed stream frees its place at once, so the wait below ends long
+    before the stream's own DAMBA_STREAM_SECONDS would.
+    """
+    env = {"DAMBA_STREAM_CLIENTS": "1", "DAMBA_STREAM_SECONDS": "120"}
+    with running_server(redis_url, key_prefix, tmp_path, env, kind=app_kind) as server:
         first = _open(server)
         assert first.status_code == 200
         second = requests.get(server.url + STREAM, timeout=10)
@@ -177,6 +182,103 @@ def test_event_stream_error_frame(store):
         raise DambaError("store_unavailable", "The event store is unreachable.")
 
     chunks = list(EventStream(fail, "0-0", seconds=5))
+    assert chunks[-1].startswith(b"event: stream-error\ndata: ")
+    assert b"store_unavailable" in chunks[-1]
+
+
+def _collect(stream: AsyncEventStream) -> list[bytes]:
+    """Read an async stream to its end as falcon.asgi does, then close it."""
+
+    async def read() -> list[bytes]:
+        chunks = [chunk async for chunk in stream]
+        await stream.close()
+        await stream.close()
+        return chunks
+
+    return asyncio.run(read())
+
+
+def _async_follow(settings, block_ms: int):
+    """Return a follow function on a new async store, closed after each read."""
+    from damba.store import async_store
+
+    store = async_store.AsyncRedisStore(
+        lambda: async_store.connect(settings, settings.redis_url), settings.key_prefix
+    )
+
+    async def follow(after: str) -> dict:
+        try:
+            return await run_async(store, follow_events(after, 100, block_ms))
+        finally:
+            await store.aclose()
+
+    return follow
+
+
+def test_async_stream_loop(settings, redis_client, key_prefix):
+    """The ASGI body frames events from the async store and ends after its time."""
+    stream_key = f"{key_prefix}:events"
+    init = redis_client.xadd(stream_key, {"event": "init", "dt": "2026-01-01T00:00:00Z"})
+    later = redis_client.xadd(stream_key, {"event": "adduser", "dt": "2026-01-01T00:00:01Z"})
+    released = []
+    stream = AsyncEventStream(
+        _async_follow(settings, 100), init, seconds=0.5,
+        release=lambda: released.append(True),
+    )
+    chunks = _collect(stream)
+    assert chunks[0] == b"retry: 2000\n\n"
+    assert chunks[2].startswith(b"id: %s\ndata: {" % later.encode())
+    assert chunks[-1].startswith(b": closing after 0.5 s; reconnect with Last-Event-ID ")
+    assert later.encode() in chunks[-1]
+    assert released == [True]
+
+
+def test_async_stream_same_frames(store, settings, redis_client, key_prefix):
+    """The WSGI and the ASGI bodies send the same frames for the same events."""
+    stream_key = f"{key_prefix}:events"
+    init = redis_client.xadd(stream_key, {"event": "init", "dt": "2026-01-01T00:00:00Z"})
+    for second in range(1, 4):
+        redis_client.xadd(stream_key, {"event": "adduser", "dt": f"2026-01-01T00:00:0{second}Z"})
+    sync_chunks = list(
+        EventStream(lambda after: run(store, follow_events(after, 100, 100)), init, 0.3)
+    )
+    async_chunks = _collect(AsyncEventStream(_async_follow(settings, 100), init, 0.3))
+    assert len(sync_chunks) == 6
+    assert async_chunks == sync_chunks
+
+
+def test_async_stream_disconnect(settings, key_prefix):
+    """A client that disconnects ends the ASGI body while its read waits in XREAD BLOCK."""
+    released = []
+
+    async def scenario() -> list[bytes]:
+        gone = asyncio.Event()
+        stream = AsyncEventStream(
+            _async_follow(settings, 4000), "0-0", seconds=60,
+            release=lambda: released.append(True), disconnected=gone.wait,
+        )
+        chunks = []
+        async for chunk in stream:
+            chunks.append(chunk)
+            if len(chunks) == 2:
+                # The next read blocks on an empty stream until the client goes.
+                asyncio.get_running_loop().call_later(0.2, gone.set)
+        await stream.close()
+        return chunks
+
+    chunks = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    assert len(chunks) == 2
+    assert chunks[1].startswith(b": following the event stream after 0-0")
+    assert released == [True]
+
+
+def test_async_stream_error_frame():
+    """A store failure during the ASGI body ends it with a stream-error message."""
+
+    async def fail(after):
+        raise DambaError("store_unavailable", "The event store is unreachable.")
+
+    chunks = _collect(AsyncEventStream(fail, "0-0", seconds=5))
     assert chunks[-1].startswith(b"event: stream-error\ndata: ")
     assert b"store_unavailable" in chunks[-1]
 

@@ -1,4 +1,4 @@
-"""The reports pages: listing report folders and serving their files read-only."""
+"""The reports pages of both apps: listing report folders and serving their files read-only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from falcon import testing
 
 from damba.dashboard.config import DashboardSettings
-from damba.wsgi import create_app
+from tests.helpers import dashboard_app
 
 HTML = {"Accept": "text/html"}
 
@@ -31,9 +31,9 @@ def reports_dir(tmp_path):
 
 
 @pytest.fixture
-def client(settings, store, reports_dir):
-    app = create_app(settings, store, DashboardSettings(reports_dir=reports_dir))
-    return testing.TestClient(app)
+def client(app_kind, settings, reports_dir, request):
+    dashboard = DashboardSettings(reports_dir=reports_dir)
+    return testing.TestClient(dashboard_app(app_kind, settings, request, dashboard))
 
 
 def test_reports_list(client):
@@ -48,9 +48,10 @@ def test_reports_list(client):
     assert 'href="/reports/empty-run"' in page.text
 
 
-def test_reports_missing_folder(settings, store, tmp_path):
+def test_reports_missing_folder(app_kind, settings, tmp_path, request):
     """A reports folder that does not exist yet gives an empty list, not an error."""
-    app = create_app(settings, store, DashboardSettings(reports_dir=tmp_path / "none"))
+    dashboard = DashboardSettings(reports_dir=tmp_path / "none")
+    app = dashboard_app(app_kind, settings, request, dashboard)
     page = testing.TestClient(app).simulate_get("/reports", headers=HTML)
     assert page.status_code == 200
     assert "No reports in" in page.text
@@ -121,3 +122,14 @@ def test_report_unknown(client):
         result = client.simulate_get(path)
         assert result.status_code == 404
         assert result.json["code"] == "unknown_report"
+
+
+def test_report_large_file(client, reports_dir):
+    """A report file of several read chunks is served whole, with its length."""
+    rows = "".join(f"{number},{number * 7}\n" for number in range(40_000))
+    (reports_dir / "run-2026-01-01" / "tables" / "big.csv").write_text(rows)
+    result = client.simulate_get("/reports/run-2026-01-01/tables/big.csv")
+    assert result.status_code == 200
+    assert len(rows) > 4 * 64 * 1024
+    assert result.headers["content-length"] == str(len(rows))
+    assert result.text == rows

@@ -19,9 +19,10 @@ class DashboardSettings:
     # Seconds one event-stream response lasts before the server ends it.
     # Browsers reconnect on their own and resume from their last event id.
     stream_seconds: int = 240
-    # Event-stream responses one worker process serves at once. Each
-    # occupies a worker thread for its whole life, so this must stay below
-    # the thread count for the API to keep threads free.
+    # Event-stream responses one worker process serves at once. Under
+    # gunicorn each occupies a worker thread for its whole life, so this must
+    # stay below the thread count for the API to keep threads free. Under
+    # uvicorn each occupies one of the worker's pooled Redis connections.
     stream_clients: int = 2
 
 

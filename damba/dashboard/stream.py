@@ -12,9 +12,10 @@ perform no I/O of their own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -71,8 +72,85 @@ def start_id(last_event_id: str | None, after: str | None) -> str | None:
     return None
 
 
+async def never() -> None:
+    """Wait forever, as the disconnect signal of a server that cannot report one."""
+    await asyncio.get_running_loop().create_future()
+
+
+def block_ms(redis_timeout: float) -> int:
+    """Return how long one XREAD BLOCK of a stream waits, in milliseconds.
+
+    The wait ends well before the Redis client's socket timeout (seconds),
+    and often enough for the loop to notice a client that has gone.
+    """
+    return max(100, min(BLOCK_MS, int(redis_timeout * 500)))
+
+
+def streams_busy(limit: int) -> DambaError:
+    """Log and return the error for a stream past the worker's ``limit`` of streams."""
+    log.warning("event stream rejected: %d streams already open", limit)
+    return DambaError(
+        "streams_busy",
+        f"This worker already serves {limit} event streams, the "
+        f"limit set by DAMBA_STREAM_CLIENTS; retry in {BUSY_RETRY_SECONDS} s.",
+    )
+
+
+class Subscription:
+    """The state of one event-stream response, and the frames it sends.
+
+    The WSGI body drives it with blocking reads and the ASGI body with
+    awaited ones. Each sends the frames returned here, so the two apps send
+    the same bytes. ``clock`` returns seconds.
+    """
+
+    def __init__(
+        self, after: str, seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.after = after
+        self.seconds = seconds
+        self.clock = clock
+        self.deadline = clock() + seconds
+        self.quiet_since = clock()
+
+    def opening(self) -> list[bytes]:
+        """Start the clock and return the frames that open the response."""
+        self.deadline = self.clock() + self.seconds
+        self.quiet_since = self.clock()
+        return [
+            b"retry: %d\n\n" % RETRY_MS,
+            format_comment(f"following the event stream after {self.after}"),
+        ]
+
+    def running(self) -> bool:
+        """Tell whether the response has time left before it closes."""
+        return self.clock() < self.deadline
+
+    def receive(self, reply: dict[str, Any]) -> list[bytes]:
+        """Advance past a follow_events reply and frame its events, or a heartbeat."""
+        frames = [format_event(event) for event in reply["events"]]
+        self.after = reply["last_id"]
+        if frames:
+            self.quiet_since = self.clock()
+        elif self.clock() - self.quiet_since >= HEARTBEAT_SECONDS:
+            frames.append(format_comment("heartbeat"))
+            self.quiet_since = self.clock()
+        return frames
+
+    def fail(self, error: DambaError) -> bytes:
+        """Log a failed read and return the frame that ends the response with it."""
+        log.error("event stream after %s failed: %s", self.after, error.message)
+        return format_error(error)
+
+    def closing(self) -> bytes:
+        """Return the comment that ends a response whose time is up."""
+        return format_comment(
+            f"closing after {self.seconds:g} s; reconnect with Last-Event-ID {self.after}"
+        )
+
+
 class EventStream:
-    """The body of one event-stream response, as an iterable of byte chunks.
+    """The body of one WSGI event-stream response, as an iterable of byte chunks.
 
     ``follow(after)`` waits briefly for events after a stream id and returns
     a reply of ``queries.follow_events``. ``release`` runs once when the
@@ -91,41 +169,97 @@ class EventStream:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.follow = follow
-        self.after = after
-        self.seconds = seconds
+        self.subscription = Subscription(after, seconds, clock)
         self.client_gone = client_gone
-        self.clock = clock
         self._release = release
         self._released = False
 
     def __iter__(self) -> Iterator[bytes]:
-        yield b"retry: %d\n\n" % RETRY_MS
-        yield format_comment(f"following the event stream after {self.after}")
-        deadline = self.clock() + self.seconds
-        quiet_since = self.clock()
-        while self.clock() < deadline:
+        subscription = self.subscription
+        yield from subscription.opening()
+        while subscription.running():
             if self.client_gone():
                 return
             try:
-                reply = self.follow(self.after)
+                reply = self.follow(subscription.after)
             except DambaError as error:
-                log.error("event stream after %s failed: %s", self.after, error.message)
-                yield format_error(error)
+                yield subscription.fail(error)
                 return
-            for event in reply["events"]:
-                yield format_event(event)
-            self.after = reply["last_id"]
-            if reply["events"]:
-                quiet_since = self.clock()
-            elif self.clock() - quiet_since >= HEARTBEAT_SECONDS:
-                yield format_comment("heartbeat")
-                quiet_since = self.clock()
-        yield format_comment(
-            f"closing after {self.seconds:g} s; reconnect with Last-Event-ID {self.after}"
-        )
+            yield from subscription.receive(reply)
+        yield subscription.closing()
 
     def close(self) -> None:
         """Release the stream's slot; the WSGI server calls this when the response ends."""
+        if not self._released:
+            self._released = True
+            self._release()
+
+
+class AsyncEventStream:
+    """The body of one ASGI event-stream response, as an async iterable of byte chunks.
+
+    ``follow(after)`` is a coroutine function like EventStream's ``follow``.
+    ``disconnected()`` is a coroutine that returns once the client has
+    closed its connection. The stream ends at that moment, and a read that
+    is waiting in XREAD BLOCK is cancelled, so its Redis connection is freed
+    at once. ``release`` runs once, from ``close``, which falcon.asgi awaits
+    when the response ends.
+    """
+
+    def __init__(
+        self,
+        follow: Callable[[str], Awaitable[dict[str, Any]]],
+        after: str,
+        seconds: float,
+        release: Callable[[], None] = lambda: None,
+        disconnected: Callable[[], Awaitable[Any]] = never,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.follow = follow
+        self.subscription = Subscription(after, seconds, clock)
+        self.disconnected = disconnected
+        self._release = release
+        self._released = False
+        self._frames: AsyncGenerator[bytes, None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        self._frames = self._generate()
+        return self._frames
+
+    async def _generate(self) -> AsyncGenerator[bytes, None]:
+        subscription = self.subscription
+        for frame in subscription.opening():
+            yield frame
+        watcher = asyncio.ensure_future(self.disconnected())
+        read: asyncio.Future | None = None
+        try:
+            while subscription.running():
+                read = asyncio.ensure_future(self.follow(subscription.after))
+                await asyncio.wait((read, watcher), return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    # The client has gone while the read was waiting.
+                    read.cancel()
+                    await asyncio.wait((read,))
+                    return
+                try:
+                    reply = read.result()
+                except DambaError as error:
+                    yield subscription.fail(error)
+                    return
+                for frame in subscription.receive(reply):
+                    yield frame
+                if watcher.done():
+                    return
+            yield subscription.closing()
+        finally:
+            watcher.cancel()
+            if read is not None:
+                read.cancel()
+
+    async def close(self) -> None:
+        """Stop the frames and release the stream's slot, once."""
+        if self._frames is not None:
+            await self._frames.aclose()
         if not self._released:
             self._released = True
             self._release()

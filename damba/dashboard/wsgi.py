@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import logging
 import select
 import socket
 import threading
@@ -22,12 +21,13 @@ from damba.dashboard import pages, reports
 from damba.dashboard.config import DashboardSettings, load_dashboard_settings
 from damba.dashboard.render import PAGE_HEADERS, render
 from damba.dashboard.stream import (
-    BLOCK_MS,
     BUSY_RETRY_SECONDS,
     PAGE,
     STREAM_PATH,
     EventStream,
+    block_ms,
     start_id,
+    streams_busy,
 )
 from damba.driver import run
 from damba.errors import DambaError
@@ -35,7 +35,6 @@ from damba.store.sync_store import RedisStore
 from damba.web import errors
 from damba.web.endpoints import API_PREFIX
 
-log = logging.getLogger("damba.web")
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -70,6 +69,13 @@ def send_error(req: falcon.Request, resp: falcon.Response, error: DambaError) ->
         errors.render_damba_error(resp, error)
 
 
+def page_template(req: falcon.Request, page: str) -> str:
+    """Name the template of ``page``, or of its live part for ``?part=live``."""
+    if req.get_param("part") == "live":
+        return f"{page}_live.html"
+    return f"{page}.html"
+
+
 class PageResource:
     """Serves one page, or with ``?part=live`` only its live part."""
 
@@ -84,10 +90,7 @@ class PageResource:
         except DambaError as error:
             send_error(req, resp, error)
             return
-        if req.get_param("part") == "live":
-            send_page(resp, render(f"{self.template}_live.html", **context))
-        else:
-            send_page(resp, render(f"{self.template}.html", **context))
+        send_page(resp, render(page_template(req, self.template), **context))
 
 
 class ReportsResource:
@@ -167,6 +170,21 @@ def disconnect_probe(env: dict) -> Callable[[], bool]:
     return client_gone
 
 
+def start_stream(resp: falcon.Response) -> None:
+    """Set the headers of an event-stream response."""
+    resp.content_type = "text/event-stream; charset=utf-8"
+    resp.set_header("Cache-Control", "no-store")
+    # Asks nginx and similar proxies to pass each event on at once.
+    resp.set_header("X-Accel-Buffering", "no")
+
+
+def send_stream_error(resp: falcon.Response, error: DambaError) -> None:
+    """Send an error that ended an event stream before it started, as the API's JSON."""
+    if error.code == "streams_busy":
+        resp.set_header("Retry-After", str(BUSY_RETRY_SECONDS))
+    errors.render_damba_error(resp, error)
+
+
 class EventStreamResource:
     """Follows the event stream as server-sent events, from a given stream id.
 
@@ -180,17 +198,13 @@ class EventStreamResource:
         self.seconds = dashboard.stream_seconds
         self.slots = threading.BoundedSemaphore(dashboard.stream_clients)
         self.stream_clients = dashboard.stream_clients
-        # XREAD BLOCK must return before the Redis client's socket timeout,
-        # and returns often enough to notice a client that has gone.
-        self.block_ms = max(100, min(BLOCK_MS, int(settings.redis_timeout * 500)))
+        self.block_ms = block_ms(settings.redis_timeout)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             self._start(req, resp)
         except DambaError as error:
-            if error.code == "streams_busy":
-                resp.set_header("Retry-After", str(BUSY_RETRY_SECONDS))
-            errors.render_damba_error(resp, error)
+            send_stream_error(resp, error)
 
     def _start(self, req: falcon.Request, resp: falcon.Response) -> None:
         after = start_id(req.get_header("Last-Event-ID"), req.get_param("after"))
@@ -203,16 +217,8 @@ class EventStreamResource:
         if after is None:
             after = run(self.store, queries.last_event_id())["last_id"]
         if not self.slots.acquire(blocking=False):
-            log.warning("event stream rejected: %d streams already open", self.stream_clients)
-            raise DambaError(
-                "streams_busy",
-                f"This worker already serves {self.stream_clients} event streams, the "
-                f"limit set by DAMBA_STREAM_CLIENTS; retry in {BUSY_RETRY_SECONDS} s.",
-            )
-        resp.content_type = "text/event-stream; charset=utf-8"
-        resp.set_header("Cache-Control", "no-store")
-        # Asks nginx and similar proxies to pass each event on at once.
-        resp.set_header("X-Accel-Buffering", "no")
+            raise streams_busy(self.stream_clients)
+        start_stream(resp)
         resp.stream = EventStream(
             self._follow, after, self.seconds, self.slots.release, disconnect_probe(req.env)
         )

@@ -143,6 +143,8 @@ class AsyncRedisStore:
         return stream_id
 
     async def read_events(self, request: ReadEvents) -> list[Event]:
+        if request.block_ms is not None:
+            return await self._wait_for_events(request)
         client = self._current().client
         bounds = scripts.range_bounds(request.after, request.reverse)
         if bounds is None:
@@ -151,6 +153,22 @@ class AsyncRedisStore:
         call = lambda: command(self.stream, *bounds, request.count)
         entries = await self._retry_read(call)
         return [Event.from_fields(entry_id, fields) for entry_id, fields in entries]
+
+    async def _wait_for_events(self, request: ReadEvents) -> list[Event]:
+        """XREAD BLOCK: wait for events after ``request.after``, or return []."""
+        client = self._current().client
+        reply = await self._retry_read(
+            lambda: client.xread(
+                {self.stream: request.after}, count=request.count, block=request.block_ms
+            )
+        )
+        # connect() speaks RESP2, whose XREAD reply is [[stream, entries]] or
+        # an empty reply once the block time passes with no event.
+        return [
+            Event.from_fields(entry_id, fields)
+            for _stream, entries in reply or []
+            for entry_id, fields in entries
+        ]
 
     async def open_stream(self, event: Event) -> str | None:
         """Append ``event`` if the stream is new; return its id, or None."""
