@@ -242,11 +242,8 @@ def list_events(after: str, count: int, reverse: bool = False) -> Operation:
         raise DambaError(
             "invalid_query", f"count must be between 1 and {MAX_EVENTS_PAGE}, got {count}."
         )
-    if after != "-" and not _is_stream_id(after):
-        raise DambaError(
-            "invalid_query",
-            f"after must be a stream id such as 1700000000000-0, got {after[:40]!r}.",
-        )
+    if after != "-":
+        check_stream_id("after", after)
     events: list[Event] = yield ReadEvents(after=after, count=count, reverse=reverse)
     last = events[-1].id if events else after
     return {
@@ -258,7 +255,7 @@ def list_events(after: str, count: int, reverse: bool = False) -> Operation:
 
 def check_stream_id(name: str, value: str) -> None:
     """Reject ``value`` unless it is a stream id such as 1700000000000-0."""
-    if not STREAM_ID_PATTERN.match(value):
+    if not _is_stream_id(value):
         raise DambaError(
             "invalid_query",
             f"{name} must be a stream id such as 1700000000000-0, got {value[:40]!r}.",

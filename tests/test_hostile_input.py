@@ -48,3 +48,13 @@ def test_rebuild_without_stream_fails(settings):
         result = CliRunner().invoke(main, [command], env=env)
         assert result.exit_code == 1
         assert "There is no event stream" in result.output
+
+
+def test_stream_and_events_check_after_alike(api):
+    """The event stream rejects the same bad ids as /info/events."""
+    for after in ("99999999999999999999-0", "", "abc"):
+        page = api.simulate_get("/api/v1/info/events", params={"after": after})
+        stream = api.simulate_get("/api/v1/events/stream", params={"after": after})
+        assert page.status_code == 400, after
+        assert stream.status_code == 400, after
+        assert stream.json["code"] == page.json["code"] == "invalid_query"

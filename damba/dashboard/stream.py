@@ -64,7 +64,7 @@ def start_id(last_event_id: str | None, after: str | None) -> str | None:
     if last_event_id:
         check_stream_id("Last-Event-ID", last_event_id.strip())
         return last_event_id.strip()
-    if after:
+    if after is not None:
         if after == "-":
             return "0-0"
         check_stream_id("after", after)
