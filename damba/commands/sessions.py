@@ -97,14 +97,20 @@ def _require_session(snapshot: Snapshot, uid: str, rid: str | None, sid: str | N
     return session
 
 
-def step(key: str, rid: str | None = None, sid: str | None = None) -> Operation:
-    """Move a session to its next step; past the last STEP it finishes at STOP."""
-    context = Context("stepsess")
+def _checked_context(action: str, key: str, rid: str | None, sid: str | None):
+    """Check the key and the session's id, or its route's id; return the context."""
+    context = Context(action)
     yield from check_key(context, key)
     if sid is not None:
         yield from check_session_id(context, sid)
     else:
         yield from check_route_id(context, rid)
+    return context
+
+
+def step(key: str, rid: str | None = None, sid: str | None = None) -> Operation:
+    """Move a session to its next step; past the last STEP it finishes at STOP."""
+    context = yield from _checked_context("stepsess", key, rid, sid)
     uid = context.uid
 
     def decide(snapshot: Snapshot) -> Decision:
@@ -128,12 +134,7 @@ def step(key: str, rid: str | None = None, sid: str | None = None) -> Operation:
 
 def stop(key: str, rid: str | None = None, sid: str | None = None) -> Operation:
     """End a session early, as stopped."""
-    context = Context("stopsess")
-    yield from check_key(context, key)
-    if sid is not None:
-        yield from check_session_id(context, sid)
-    else:
-        yield from check_route_id(context, rid)
+    context = yield from _checked_context("stopsess", key, rid, sid)
     uid = context.uid
 
     def decide(snapshot: Snapshot) -> Decision:
