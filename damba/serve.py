@@ -167,6 +167,7 @@ def serve_asgi(settings: Settings, host: str, port: int, workers: int,
             log_config=log_config(settings.log_level, access_log, settings.log_format),
             access_log=access_log,
             lifespan="on",
+            http="damba.uvicorn_protocol:JsonErrorsHttpToolsProtocol",
             # Seconds a worker has to finish its requests after SIGTERM, as
             # gunicorn's graceful_timeout above.
             timeout_graceful_shutdown=settings.graceful_timeout,
