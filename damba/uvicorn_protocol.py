@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol, answering requests it cannot parse in JSON.
+"""uvicorn's HTTP protocol, replying in JSON to requests it cannot parse.
 
 uvicorn replies to a request its parser rejects (a malformed request line
 or header) itself, before the app runs, with a plain-text 400. This
