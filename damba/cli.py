@@ -36,7 +36,8 @@ def main() -> None:
               envvar="DAMBA_PORT", show_envvar=True, help="TCP port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               envvar="DAMBA_WORKERS", show_envvar=True, help="Number of worker processes.")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
+# Each worker shares one pool of 100 Redis connections among its threads.
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 100),
               envvar="DAMBA_THREADS", show_envvar=True,
               help="Threads per worker process; 1 runs gunicorn's sync workers. "
                    "WSGI only.")
