@@ -19,7 +19,7 @@ KEY_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class SettingsError(ValueError):
-    """Raised when an environment variable holds a value Damba cannot use."""
+    """Raised when an environment variable contains a value Damba cannot use."""
 
 
 @dataclass(frozen=True)

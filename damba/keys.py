@@ -36,7 +36,8 @@ def new_session_id() -> str:
     return "s" + secrets.token_hex(8)
 
 
-# Anything shaped like an access key: a run of 32 or more URL-safe characters.
+# Anything shaped like an access key: a run of 32 or more URL-safe characters,
+# hidden wherever it sits, in a path, a query string or a header.
 KEY_LIKE = re.compile(r"[A-Za-z0-9_-]{32,}")
 
 

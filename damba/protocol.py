@@ -83,7 +83,7 @@ class Backoff:
 
 @dataclass
 class Snapshot:
-    """What one or more Reads returned, raw (for checks) and decoded."""
+    """The results of one or more Reads, raw (for checks) and decoded."""
 
     raw: dict[str, str | None] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)
@@ -113,6 +113,6 @@ class Snapshot:
         return checks
 
 
-# What a command or query generator yields, receives and returns.
+# The types a command or query generator yields, receives and returns.
 StoreRequest = Read | ReadEvents | Commit | Backoff
 Operation = Generator[StoreRequest, Any, dict[str, Any]]

@@ -2,7 +2,7 @@
 
 Both read the stream in pages and fold it with the same projections the
 service uses. ``rebuild`` then replaces the read models in Redis; ``verify``
-compares them with what Redis holds and lists every difference.
+compares them with what Redis contains and lists every difference.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _read_model_keys(client: redis.Redis, prefix: str) -> list[str]:
 
 
 def load_live_state(client: redis.Redis, prefix: str) -> MemoryState:
-    """Read the read models Redis holds into a MemoryState."""
+    """Load the read models stored in Redis into a MemoryState."""
     keys = _read_model_keys(client, prefix)
     state = MemoryState()
     cut = len(prefix) + 1

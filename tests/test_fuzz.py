@@ -22,7 +22,7 @@ def test_generated_requests_follow_the_document(api, store, app_kind):
     schema = load("/api/v1/openapi.json", api.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 17
-    # The event stream holds its response open for minutes; its own tests cover it.
+    # The event stream keeps its response open for minutes; its own tests cover it.
     operations = [op for op in operations if not op.path.endswith("/events/stream")]
 
     for operation in operations:

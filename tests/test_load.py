@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,17 +22,12 @@ import pytest
 import requests
 
 from reports.build import build_report
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Codes the locustfile's participants meet on purpose, or when another
 # participant deletes a route they are walking.
 EXPECTED_CODES = {"session_ended", "session_active", "no_active_session", "unknown_route"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:

@@ -1,8 +1,8 @@
 """Commands: every action a participant takes, as rules free of I/O.
 
 Each command is a generator (see ``damba.protocol``) that the WSGI and ASGI
-apps run through their drivers. ``transaction`` holds the read, decide,
-commit loop; optimistic checks, rather than rules written in a Lua script,
+apps run through their drivers. ``transaction`` contains the read, decide,
+commit loop. Optimistic checks, rather than rules written in a Lua script,
 keep every rule in Python, and a session step costs two round trips: one
 read and one conditional commit.
 """

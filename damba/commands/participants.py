@@ -19,7 +19,7 @@ from damba.state import USERS, name_key, route_active_key, route_key, user_key
 
 
 def add_user(limits: Limits, name: str | None) -> Operation:
-    """Register a participant; the reply holds their new access key."""
+    """Register a participant; the reply contains their new access key."""
     context = Context("adduser")
     if name is not None:
         name = normalize_name(name)

@@ -1,7 +1,7 @@
 """The read, decide, commit loop that every command runs.
 
-A command reads what its rules need, decides on one event, and asks the
-store to append that event and apply its projection in one atomic script,
+A command reads what its rules need, decides on one event, and requests that the
+store append that event and apply its projection in one atomic script,
 on the condition that nothing it read has changed since (optimistic
 concurrency). If something has changed, the whole attempt runs again on
 fresh data. A rejected action appends an ``error`` event under the same

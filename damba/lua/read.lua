@@ -7,8 +7,8 @@
 -- document named target prefix .. value, so that a participant and the
 -- session they run on a route arrive together.
 --
--- Returns {docs, members, cards, follows, stream length}, where docs holds
--- false for absent keys and follows holds {key, document} pairs.
+-- Returns {docs, members, cards, follows, stream length}, where docs contains
+-- false for absent keys and follows contains {key, document} pairs.
 
 local prefix = ARGV[1]
 local request = cjson.decode(ARGV[2])

@@ -9,7 +9,6 @@ inside a logged path shows as ``***`` whichever logger wrote the line.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import UTC, datetime
 from urllib.parse import unquote
@@ -18,9 +17,8 @@ log = logging.getLogger("damba.web")
 
 import orjson
 
-# An access key is 32 URL-safe characters. Any run of 32 or more of them is
-# hidden, wherever it sits: a path, a query string, a Referer header.
-_KEY_LIKE = re.compile(r"[A-Za-z0-9_-]{32,}")
+from damba.keys import KEY_LIKE
+
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 
@@ -49,7 +47,7 @@ def _escape_controls(text: str) -> str:
 
 def redact_keys(text: str) -> str:
     """Return ``text`` percent-decoded, with anything shaped like a key as ***."""
-    return _KEY_LIKE.sub("***", _percent_decoded(text))
+    return KEY_LIKE.sub("***", _percent_decoded(text))
 
 
 def redact_path(text: str) -> str:
